@@ -1,0 +1,30 @@
+# Two entry points that work on a fresh machine with python3 and make:
+#   make run    set up, then run the main job (simulate a month of calls)
+#   make test   set up, then run the whole test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/python examples/generate_scenario.py --organizations 3 --users 120 --cdrs 20000 --seed 7 > $(VENV)/month.jsonl
+	$(BIN)/commcredits simulate $(VENV)/month.jsonl --summary
+
+test: install
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/simulate_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

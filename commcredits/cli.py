@@ -1,0 +1,72 @@
+"""The `commcredits` command line."""
+
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from commcredits.reference_data import ReferenceDataError, load_catalog, load_rate_card
+from commcredits.settings import memory_store, sqlite_store
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="commcredits: prepaid telephony credit billing engine.")
+
+EXIT_USAGE = 2
+
+
+@app.callback()
+def _commands() -> None:
+    """commcredits: prepaid telephony credit billing engine."""
+
+
+class SimulationStore(str, Enum):
+    memory = "memory"
+    sqlite_memory = "sqlite-memory"
+    sqlite_file = "sqlite-file"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    typer.echo(f"commcredits: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of commands and CDRs (SPEC §11); - for stdin.")],
+    rates: Annotated[Optional[Path], typer.Option(help="Rate card CSV (default: the built-in card).")] = None,
+    catalog: Annotated[Optional[Path], typer.Option(help="Licence catalogue JSON (default: SPEC §5).")] = None,
+    store: Annotated[SimulationStore, typer.Option(help="Event store for the run; sqlite-file is a temporary file "
+                                                        "(bounded memory for huge inputs).")] = SimulationStore.sqlite_file,
+) -> None:
+    """Apply a scenario through the real application and print the result as JSON."""
+    from commcredits.simulate import simulate as run_simulation
+
+    try:
+        rate_card, loaded_catalog = load_rate_card(rates), load_catalog(catalog)
+    except ReferenceDataError as error:
+        fail(str(error))
+    try:
+        source = sys.stdin.buffer if str(file) == "-" else open(file, "rb")
+    except OSError as error:
+        fail(f"input file {file}: cannot be read: {error.strerror or error}")
+    with source, tempfile.TemporaryDirectory(prefix="commcredits-simulate-") as workdir:
+        if store is SimulationStore.memory:
+            settings = memory_store()
+        elif store is SimulationStore.sqlite_memory:
+            settings = sqlite_store(":memory:")
+        else:
+            settings = sqlite_store(os.path.join(workdir, "events.sqlite"))
+        run_simulation(source, settings, rate_card, loaded_catalog, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Command handling: the one place where commands meet aggregates, the clock and the store.
+
+Every command runs in three steps: decide (every check that can reject it, including taking
+payment), accept (the clock moves to the line's time and due lots of every organization expire,
+SPEC §11), apply (trigger events). A rejected command therefore changes nothing, not even the
+clock. Changed aggregates collect in a unit of work that `flush()` saves in one transaction.
+"""
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+from commcredits import commands
+from commcredits.application import BillingApplication
+from domain.catalog import Catalog
+from domain.credit_account import CreditAccount
+from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock
+from domain.errors import DuplicateOrganization, PaymentDeclined, UnknownOrganization, UnknownUser
+from domain.licence_registry import LicenceRegistry
+from domain.licences import COMMUNICATIONS_CREDITS
+from domain.order import Order
+from domain.payments import PaymentGateway, PaymentMethod, PaymentOutcome
+from domain.rates import RateCard
+from domain.rating import Billing, plan_call
+from domain.usage_claim import UsageClaim
+
+APPLIED, REPEATED, DUPLICATE = "applied", "repeated", "duplicate"
+ORGANIZATION_PAGE_SIZE = 1000
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class _ExpiryDue:
+    at: datetime
+    creation_index: int
+    org: str
+
+
+class BillingService:
+    def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
+                 gateway: PaymentGateway, *, store_is_new: bool = False) -> None:
+        self.app, self.rate_card, self.catalog, self.gateway = app, rate_card, catalog, gateway
+        self.clock: datetime | None = None
+        self._accounts: dict[str, CreditAccount] = {}
+        self._registries: dict[str, LicenceRegistry] = {}
+        self._creation_index: dict[str, int] = {}
+        self._expiries: list[_ExpiryDue] = []
+        self._scheduled_lots: dict[str, int] = {}
+        self._unsaved: dict[UUID, Aggregate] = {}
+        self._claimed: set[str] = set()
+        self._store_is_new = store_is_new
+        self._engine_clock: EngineClock | None = None
+        self._load_clock()
+        self._load_organizations()
+
+    # ----- the unit of work --------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Save everything changed since the last flush, and the clock, atomically."""
+        self._persist_clock()
+        if self._unsaved:
+            self.app.save(*self._unsaved.values())
+            self._unsaved.clear()
+
+    def discard(self) -> None:
+        """Forget unsaved changes (after a failed save or an unexpected error): reload from the store."""
+        self._unsaved.clear()
+        self._accounts.clear()
+        self._registries.clear()
+        self._creation_index.clear()
+        self._expiries.clear()
+        self._scheduled_lots.clear()
+        self._claimed.clear()
+        self._store_is_new = False
+        self._load_clock()
+        self._load_organizations()
+
+    @property
+    def pending_aggregates(self) -> int:
+        return len(self._unsaved)
+
+    # ----- commands ----------------------------------------------------------------------------
+
+    def handle(self, command: commands.Command) -> str:
+        handler = getattr(self, f"_handle_{type(command).__name__}")
+        return handler(command)
+
+    def _handle_CreateOrganization(self, command: commands.CreateOrganization) -> str:
+        if self.account(command.org) is not None:
+            raise DuplicateOrganization(command.org)
+        at = self._accept(command.at)
+        account = CreditAccount.open(command.org, command.name, command.country, command.currency,
+                                     command.commerce, command.agreements, at)
+        registry = LicenceRegistry.open(command.org, at)
+        self._remember(account, registry)
+        self._changed(account, registry)
+        return APPLIED
+
+    def _handle_AddUser(self, command: commands.AddUser) -> str:
+        registry = self._registry(command.org)
+        registry.check_new_user(command.user)
+        registry.add_user(command.user, command.usage_location, self._accept(command.at))
+        self._changed(registry)
+        return APPLIED
+
+    def _handle_ChangeLicences(self, command: commands.ChangeLicences) -> str:
+        account, registry = self.require_account(command.org), self._registry(command.org)
+        if command.assign and COMMUNICATIONS_CREDITS in command.licences:
+            account.require_credits_active()
+        change = registry.assign if command.assign else registry.remove
+        registry.check_change(command.users, command.licences, assign=command.assign)
+        change(command.users, command.licences, self._accept(command.at))
+        self._changed(registry)
+        return APPLIED
+
+    def _handle_PlaceOrder(self, command: commands.PlaceOrder) -> str:
+        account = self.require_account(command.org)
+        if account.is_repeated_order(command.order):
+            self._accept(command.at)
+            return REPEATED
+        account.require_known_agreement(command.payment)
+        at = self._line_time(command.at)
+        receipt = None
+        if command.funds > 0:
+            receipt = self._pay(account, command.payment, command.funds, at, f"{command.org}/order/{command.order}")
+        at = self._accept(command.at)
+        order = Order.place(command.org, command.order, command.funds, command.auto_recharge, command.payment,
+                            receipt.reference if receipt else None, at)
+        account.activate(command.order, command.auto_recharge, command.payment, command.funds, receipt, at)
+        self._changed(account, order)
+        return APPLIED
+
+    def _handle_AddFunds(self, command: commands.AddFunds) -> str:
+        account = self.require_account(command.org)
+        if account.is_repeated_funds_request(command.request_id):
+            self._accept(command.at)
+            return REPEATED
+        at = self._line_time(command.at)
+        reference = f"{command.org}/funds/{command.request_id or len(account.lots) + 1}"
+        receipt = self._pay(account, account.payment_method(), command.amount, at, reference)
+        account.add_funds(command.amount, command.request_id, receipt, self._accept(command.at))
+        self._changed(account)
+        return APPLIED
+
+    def _handle_ConfigureAutoRecharge(self, command: commands.ConfigureAutoRecharge) -> str:
+        account = self.require_account(command.org)
+        account.require_credits_active()
+        account.configure_auto_recharge(command.auto_recharge, self._accept(command.at))
+        self._changed(account)
+        return APPLIED
+
+    def _handle_UpdatePaymentMethod(self, command: commands.UpdatePaymentMethod) -> str:
+        account = self.require_account(command.org)
+        account.require_credits_active()
+        account.require_known_agreement(command.payment)
+        account.update_payment_method(command.payment, self._accept(command.at))
+        self._changed(account)
+        return APPLIED
+
+    def _handle_AdvanceClock(self, command: commands.AdvanceClock) -> str:
+        self._accept(command.at)
+        return APPLIED
+
+    def _handle_RateCdr(self, command: commands.RateCdr) -> str:
+        cdr = command.cdr
+        account, registry = self.require_account(cdr.org), self._registry(cdr.org)
+        caller = None
+        if cdr.user is not None:
+            if not registry.has_user(cdr.user):
+                raise UnknownUser(f"user {cdr.user!r} does not exist in organization {cdr.org!r}")
+            caller = registry.caller(cdr.user)
+        if self.is_rated(cdr.usage_id):
+            self._accept(cdr.end_time)
+            return DUPLICATE
+        billing = Billing(account.currency, account.commerce, account.credits_active)
+
+        def remaining_minutes(month: str, pool: str) -> int:
+            kind, country = pool.split("/")
+            capacity = self.catalog.minutes_per_user(kind, country) * registry.pool_contributors(pool)
+            return max(0, capacity - account.pool_used(month, pool))
+
+        plan = plan_call(cdr, caller, billing, remaining_minutes, self.rate_card, self.catalog)
+        at = self._accept(cdr.end_time)
+        account.rate_call(cdr, caller.usage_location if caller else None, plan, at, self.gateway)
+        self._claimed.add(cdr.usage_id)
+        self._changed(account, UsageClaim.claim(cdr.usage_id, cdr.org))
+        return APPLIED
+
+    # ----- queries -----------------------------------------------------------------------------
+
+    def account(self, org: str) -> CreditAccount | None:
+        account = self._accounts.get(org)
+        if account is None:
+            account = self._load(CreditAccount.create_id(org))
+            if account is not None:
+                self._remember(account, None)
+        return account
+
+    def require_account(self, org: str) -> CreditAccount:
+        account = self.account(org)
+        if account is None:
+            raise UnknownOrganization(org)
+        return account
+
+    def registry(self, org: str) -> LicenceRegistry:
+        return self._registry(org)
+
+    def organizations(self) -> list[str]:
+        """Every organization, in creation order."""
+        return sorted(self._creation_index, key=self._creation_index.__getitem__)
+
+    def is_rated(self, usage_id: str) -> bool:
+        if usage_id in self._claimed:
+            return True
+        if self._store_is_new:
+            return False
+        return bool(self.app.recorder.select_events(UsageClaim.create_id(usage_id), limit=1))
+
+    # ----- steps -------------------------------------------------------------------------------
+
+    def _line_time(self, at: datetime) -> datetime:
+        return at if self.clock is None or at > self.clock else self.clock
+
+    def _accept(self, at: datetime) -> datetime:
+        """The command is accepted: move the clock (never backwards) and run due expiry steps."""
+        self.clock = self._line_time(at)
+        self._expire_due(self.clock)
+        return self.clock
+
+    def _expire_due(self, now: datetime) -> None:
+        due: dict[str, int] = {}
+        while self._expiries and self._expiries[0].at <= now:
+            entry = heapq.heappop(self._expiries)
+            due[entry.org] = entry.creation_index
+        for org in sorted(due, key=due.__getitem__):
+            account = self._accounts[org]
+            version = account.version
+            account.expire_due(now, self.gateway)
+            if account.version != version:
+                self._changed(account)
+
+    def _pay(self, account: CreditAccount, method: PaymentMethod | None, amount, at: datetime,
+             reference: str) -> PaymentOutcome:
+        assert method is not None, "credits are active, so a payment method is set"
+        outcome = self.gateway.charge(method, amount, account.currency, at, reference)
+        if not outcome.approved:
+            raise PaymentDeclined(f"payment of {amount} {account.currency} declined: {outcome.decline_reason}")
+        return outcome
+
+    def _changed(self, *aggregates: Aggregate) -> None:
+        for aggregate in aggregates:
+            self._unsaved[aggregate.id] = aggregate
+            if isinstance(aggregate, CreditAccount):
+                aggregate.check_invariants()
+                self._schedule_expiries(aggregate)
+
+    def _schedule_expiries(self, account: CreditAccount) -> None:
+        """One heap entry per lot, pushed once: lots never expire earlier than older ones."""
+        scheduled = self._scheduled_lots.get(account.org, 0)
+        for lot in account.lots[scheduled:]:
+            if lot.remaining > 0:
+                heapq.heappush(self._expiries, _ExpiryDue(lot.expires_at, self._creation_index[account.org], account.org))
+        self._scheduled_lots[account.org] = len(account.lots)
+
+    def _remember(self, account: CreditAccount, registry: LicenceRegistry | None) -> None:
+        self._accounts[account.org] = account
+        self._creation_index.setdefault(account.org, len(self._creation_index))
+        if registry is not None:
+            self._registries[account.org] = registry
+        self._schedule_expiries(account)
+
+    def _registry(self, org: str) -> LicenceRegistry:
+        registry = self._registries.get(org)
+        if registry is None:
+            self.require_account(org)
+            registry = self._load(LicenceRegistry.create_id(org))
+            assert registry is not None, f"organization {org!r} has an account but no licence registry"
+            self._registries[org] = registry
+        return registry
+
+    def _load(self, aggregate_id: UUID):
+        try:
+            return self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _load_clock(self) -> None:
+        self._engine_clock = None if self._store_is_new else self._load(ENGINE_CLOCK_ID)
+        self.clock = self._engine_clock.now if self._engine_clock else None
+
+    def _persist_clock(self) -> None:
+        if self.clock is None:
+            return
+        if self._engine_clock is None:
+            self._engine_clock = EngineClock.start(self.clock)
+        else:
+            self._engine_clock.advance(self.clock)
+        if self._engine_clock.pending_events:
+            self._unsaved[self._engine_clock.id] = self._engine_clock
+
+    def _load_organizations(self) -> None:
+        """Learn every organization in creation order, and when their lots fall due."""
+        if self._store_is_new:
+            return
+        for org in _organizations_in_creation_order(self.app):
+            self.account(org)
+
+
+def _organizations_in_creation_order(app: BillingApplication) -> Iterator[str]:
+    topic = get_topic(CreditAccount.Opened)
+    start = 1
+    while True:
+        page = app.recorder.select_notifications(start, ORGANIZATION_PAGE_SIZE, topics=[topic])
+        for notification in page:
+            yield app.mapper.to_domain_event(notification).org
+        if len(page) < ORGANIZATION_PAGE_SIZE:
+            return
+        start = page[-1].id + 1

@@ -1,0 +1,112 @@
+"""`commcredits simulate` (SPEC §11): JSON Lines of commands through the real application.
+
+Steps per line: decode and validate (→ `invalid_input`), hand the command to the service
+(decide → accept → apply), record a rejection or a duplicate. Every `FLUSH_EVERY_LINES` lines
+the unit of work is saved in one transaction and the projections catch up from the store, so
+memory stays bounded by the number of organizations, not the number of lines: call results are
+spooled to a temporary file as they come. The output is built from the stored events.
+"""
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+
+from commcredits.application import BillingApplication
+from commcredits.inputs import command_from_document, decode_json_object
+from commcredits.service import DUPLICATE, BillingService
+from commcredits.settings import StoreSettings
+from domain.catalog import Catalog
+from domain.errors import DomainError
+from domain.payments import PaymentGateway, SimulatedGateway
+from domain.rates import RateCard
+from projections import call_results, organization_summary
+from projections.event_feed import read_events
+
+FLUSH_EVERY_LINES = 1000
+SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+@dataclass
+class RunLog:
+    """What the store does not hold: rejected lines and duplicate CDRs (they change nothing)."""
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected_cdrs: int = 0
+    duplicates: int = 0
+    lines: int = 0
+
+
+class Simulation:
+    def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
+                 gateway: PaymentGateway | None = None, *, store_is_new: bool = False) -> None:
+        self.app = app
+        self.service = BillingService(app, rate_card, catalog, gateway or SimulatedGateway(),
+                                      store_is_new=store_is_new)
+        self.log = RunLog()
+
+    def run(self, lines: Iterable[bytes], first_line_number: int = 1) -> None:
+        for number, raw in enumerate(lines, start=first_line_number):
+            self.log.lines += 1
+            self.apply_line(number, raw)
+            if self.service.pending_aggregates >= FLUSH_EVERY_LINES or number % FLUSH_EVERY_LINES == 0:
+                self.service.flush()
+        self.service.flush()
+
+    def apply_line(self, number: int, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        is_cdr = False
+        try:
+            document = decode_json_object(raw)
+            is_cdr = document.get("type") == "cdr"
+            outcome = self.service.handle(command_from_document(document))
+        except DomainError as error:
+            self.log.rejected.append((number, error.code))
+            self.log.rejected_cdrs += is_cdr
+            return
+        self.log.duplicates += outcome == DUPLICATE
+
+
+def write_report(app: BillingApplication, log: RunLog, out: IO[bytes]) -> None:
+    """SPEC §11's document, from the stored events: organizations and calls are projections."""
+    summary = organization_summary.OrganizationSummary()
+    rated = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as calls:
+        for _, event in read_events(app, event_classes=organization_summary.EVENT_CLASSES):
+            summary.apply(event)
+            if type(event) in call_results.EVENT_CLASSES:
+                calls.write(b"," if rated else b"")
+                calls.write(orjson.dumps(event.usage_id) + b":" + orjson.dumps(call_results.call_result(event), option=_SORTED))
+                rated += 1
+        out.write(b'{"calls":{')
+        calls.seek(0)
+        while chunk := calls.read(1 << 20):
+            out.write(chunk)
+    out.write(b'},"counts":')
+    out.write(orjson.dumps({"duplicates": log.duplicates, "rated": rated, "rejected": log.rejected_cdrs},
+                           option=_SORTED))
+    out.write(b',"organizations":')
+    out.write(orjson.dumps(summary.document(), option=_SORTED))
+    out.write(b',"rejected":')
+    out.write(orjson.dumps([{"code": code, "line": line} for line, code in log.rejected]))
+    out.write(b"}\n")
+
+
+def simulate(lines: Iterable[bytes], store: StoreSettings, rate_card: RateCard, catalog: Catalog,
+             out: IO[bytes]) -> RunLog:
+    app = BillingApplication(env=store.env)
+    simulation = Simulation(app, rate_card, catalog, store_is_new=True)
+    simulation.run(lines)
+    write_report(app, simulation.log, out)
+    return simulation.log
+
+
+def report_document(app: BillingApplication, log: RunLog) -> dict[str, Any]:
+    """The report as parsed JSON (for tests and callers that want a value, not bytes)."""
+    import io
+    buffer = io.BytesIO()
+    write_report(app, log, buffer)
+    return orjson.loads(buffer.getvalue())

@@ -1,0 +1,75 @@
+"""An orjson transcoder for the event store.
+
+Event payloads are plain JSON (amounts and times are strings already); only the library's own
+`timestamp` and snapshot state carry richer types. Those are written as one-key tagged objects
+(`{"$dec": "1.5"}`) and restored on the way back, so every round trip is the identity.
+"""
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Transcoder
+
+from domain.auto_recharge import AutoRechargeSettings
+from domain.lots import Lot
+
+_DATACLASSES: dict[str, type] = {cls.__name__: cls for cls in (Lot, AutoRechargeSettings)}
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def _tag(obj: Any) -> Any:
+    """orjson's `default`: called only for types it does not write itself."""
+    if isinstance(obj, Decimal):
+        return {"$dec": str(obj)}
+    if isinstance(obj, datetime):
+        return {"$dt": obj.isoformat()}
+    if isinstance(obj, (set, frozenset)):
+        return {"$set": sorted(obj)}
+    if dataclasses.is_dataclass(obj) and type(obj).__name__ in _DATACLASSES:
+        return {"$dc": type(obj).__name__, "f": {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}}
+    raise TypeError(f"cannot store a {type(obj).__name__} in an event: {obj!r}")
+
+
+def _untag(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if len(obj) <= 2 and obj:
+            key = next(iter(obj))
+            if key == "$dec":
+                return Decimal(obj[key])
+            if key == "$dt":
+                return datetime.fromisoformat(obj[key])
+            if key == "$set":
+                return set(obj[key])
+            if key == "$uuid":
+                return UUID(obj[key])
+            if key == "$dc":
+                return _DATACLASSES[obj["$dc"]](**{name: _untag(value) for name, value in obj["f"].items()})
+        return {key: _untag(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_untag(value) for value in obj]
+    return obj
+
+
+def _tag_uuids(obj: Any) -> Any:
+    """orjson writes UUIDs natively as strings; keep them as UUIDs where they occur (snapshots)."""
+    if isinstance(obj, UUID):
+        return {"$uuid": str(obj)}
+    if isinstance(obj, dict):
+        return {key: _tag_uuids(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_tag_uuids(value) for value in obj]
+    return obj
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        if "state" in obj and "topic" in obj:  # a snapshot: aggregate state may hold UUIDs
+            obj = _tag_uuids(obj)
+        return orjson.dumps(obj, default=_tag, option=_OPTIONS)
+
+    def decode(self, data: bytes) -> Any:
+        return _untag(orjson.loads(data))

@@ -1,0 +1,1 @@
+"""Kafka consumers (the CDR consumer, the alert consumer): arrive with the pipeline issues."""

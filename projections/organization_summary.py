@@ -1,0 +1,128 @@
+"""Each organization's credit position as SPEC §11 shows it, folded from the events alone.
+
+It keeps its own copy of balances and lots rather than asking the aggregates, so that comparing
+it with the aggregates' state checks both (a test does).
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from domain.credit_account import CreditAccount
+from domain.money import ZERO, format_money, to_money
+from domain.timestamps import decode_timestamp, format_timestamp
+
+A = CreditAccount
+EVENT_CLASSES = (A.Opened, A.CreditsActivated, A.FundsAdded, A.AutoRechargeConfigured, A.PaymentMethodUpdated,
+                 A.CallRated, A.FundsExpired, A.RechargeTriggered, A.RechargeSucceeded, A.RechargeFailed,
+                 A.BalanceDepleted)
+_TOTALS = ("funds_added", "charged", "expired", "uncollected", "overage")
+
+
+class OrganizationSummary:
+    def __init__(self) -> None:
+        self._orgs: dict[Any, dict[str, Any]] = {}  # by account id, in creation order
+
+    def apply(self, event: Any) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def document(self) -> dict[str, Any]:
+        return {state["org"]: _render(state) for state in self._orgs.values()}
+
+    def _opened(self, event: A.Opened) -> None:
+        self._orgs[event.originator_id] = {
+            "org": event.org, "currency": event.currency, "credits_active": False,
+            "auto_recharge": {"enabled": False, "recharge_amount": None, "trigger_amount": None},
+            "suspended": False, "lots": [], "pools": {}, "totals": dict.fromkeys(_TOTALS, ZERO),
+            "recharges": {"triggered": 0, "succeeded": 0, "failed": 0}, "depleted": 0,
+        }
+
+    def _activated(self, event: A.CreditsActivated) -> None:
+        state = self._orgs[event.originator_id]
+        state["credits_active"] = True
+        state["auto_recharge"] = dict(event.auto_recharge)
+
+    def _funds_added(self, event: A.FundsAdded) -> None:
+        state = self._orgs[event.originator_id]
+        amount = to_money(event.amount)
+        state["lots"].append({"source": event.source, "added_at": decode_timestamp(event.added_at),
+                              "expires_at": decode_timestamp(event.expires_at), "amount": amount,
+                              "remaining": amount, "expired": ZERO})
+        state["totals"]["funds_added"] += amount
+        if event.source == "manual":
+            state["suspended"] = False
+
+    def _configured(self, event: A.AutoRechargeConfigured) -> None:
+        state = self._orgs[event.originator_id]
+        state["auto_recharge"] = dict(event.auto_recharge)
+        state["suspended"] = False
+
+    def _payment_updated(self, event: A.PaymentMethodUpdated) -> None:
+        self._orgs[event.originator_id]["suspended"] = False
+
+    def _call_rated(self, event: A.CallRated) -> None:
+        state = self._orgs[event.originator_id]
+        if event.covered_minutes:
+            month = state["pools"].setdefault(event.pool_month, {})
+            month[event.pool] = month.get(event.pool, 0) + event.covered_minutes
+        for debit in event.debits:
+            state["lots"][debit["lot"] - 1]["remaining"] -= to_money(debit["amount"])
+        totals = state["totals"]
+        totals["charged"] += to_money(event.debited)
+        totals["uncollected"] += to_money(event.uncollected)
+        totals["overage"] += to_money(event.overage)
+
+    def _expired(self, event: A.FundsExpired) -> None:
+        state = self._orgs[event.originator_id]
+        lot, amount = state["lots"][event.lot_number - 1], to_money(event.amount)
+        lot["remaining"] -= amount
+        lot["expired"] += amount
+        state["totals"]["expired"] += amount
+
+    def _counter(key: str, subkey: str | None = None):
+        def count(self, event: Any) -> None:
+            state = self._orgs[event.originator_id]
+            if subkey is None:
+                state[key] += 1
+            else:
+                state[key][subkey] += 1
+        return count
+
+    def _recharge_failed(self, event: A.RechargeFailed) -> None:
+        state = self._orgs[event.originator_id]
+        state["recharges"]["failed"] += 1
+        state["suspended"] = True
+
+    _recharge_triggered = _counter("recharges", "triggered")
+    _recharge_succeeded = _counter("recharges", "succeeded")
+    _depleted = _counter("depleted")
+
+
+_HANDLERS = {
+    A.Opened: OrganizationSummary._opened, A.CreditsActivated: OrganizationSummary._activated,
+    A.FundsAdded: OrganizationSummary._funds_added, A.AutoRechargeConfigured: OrganizationSummary._configured,
+    A.PaymentMethodUpdated: OrganizationSummary._payment_updated, A.CallRated: OrganizationSummary._call_rated,
+    A.FundsExpired: OrganizationSummary._expired, A.RechargeTriggered: OrganizationSummary._recharge_triggered,
+    A.RechargeSucceeded: OrganizationSummary._recharge_succeeded,
+    A.RechargeFailed: OrganizationSummary._recharge_failed, A.BalanceDepleted: OrganizationSummary._depleted,
+}
+
+
+def _render(state: dict[str, Any]) -> dict[str, Any]:
+    totals = state["totals"]
+    balance: Decimal = totals["funds_added"] - totals["charged"] - totals["expired"]
+    return {
+        "currency": state["currency"],
+        "balance": format_money(balance),
+        "credits_active": state["credits_active"],
+        "auto_recharge": {**state["auto_recharge"], "suspended": state["suspended"]},
+        "lots": [{"source": lot["source"], "added_at": format_timestamp(lot["added_at"]),
+                  "expires_at": format_timestamp(lot["expires_at"]), "amount": format_money(lot["amount"]),
+                  "remaining": format_money(lot["remaining"]), "expired": format_money(lot["expired"])}
+                 for lot in state["lots"]],
+        "pools": {month: dict(sorted(pools.items())) for month, pools in sorted(state["pools"].items())},
+        "totals": {name: format_money(value) for name, value in totals.items()},
+        "recharges": dict(state["recharges"]),
+        "depleted": state["depleted"],
+    }

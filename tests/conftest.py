@@ -1,0 +1,77 @@
+"""Shared fixtures: event stores on SQLite and on the real PostgreSQL server.
+
+The `store` fixture is parametrised over both; each PostgreSQL test gets a fresh schema that is
+dropped afterwards. Locally the PostgreSQL half is skipped with a message when no server answers;
+with COMMCREDITS_REQUIRE_POSTGRES=1 (as `.ci/run` sets) a missing server fails instead.
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from commcredits.application import BillingApplication
+from commcredits.settings import StoreSettings, postgres_store, sqlite_store
+
+POSTGRES_URL = os.environ.get("COMMCREDITS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("COMMCREDITS_REQUIRE_POSTGRES") == "1"
+SPEC_EXAMPLES = Path(__file__).parent / "fixtures" / "spec-examples"
+_postgres_answers: bool | None = None
+
+
+def postgres_answers() -> bool:
+    global _postgres_answers
+    if _postgres_answers is None:
+        try:
+            with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+                _postgres_answers = True
+        except psycopg.OperationalError:
+            _postgres_answers = False
+    return _postgres_answers
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    if not postgres_answers():
+        message = f"no PostgreSQL server answers at {POSTGRES_URL}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " (COMMCREDITS_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _postgres_settings(schema: str) -> StoreSettings:
+    info = psycopg.conninfo.conninfo_to_dict(POSTGRES_URL)
+    return postgres_store(info.get("dbname", "test"), info.get("host", "127.0.0.1"), int(info.get("port", 5432)),
+                          info.get("user", "postgres"), info.get("password", ""), schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path) -> StoreSettings:
+    """A fresh, empty, persistent event store: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path / "events.sqlite")
+    return _postgres_settings(request.getfixturevalue("postgres_schema"))
+
+
+@pytest.fixture
+def open_app(store) -> Iterator[Callable[[], BillingApplication]]:
+    """Open (or re-open, as a restarted process would) the application on `store`."""
+    opened: list[BillingApplication] = []
+
+    def open_application() -> BillingApplication:
+        app = BillingApplication(env=store.env)
+        opened.append(app)
+        return app
+
+    yield open_application
+    for app in opened:
+        app.close()
