@@ -1,7 +1,10 @@
 """The event-sourced application: aggregates persisted in SQLite (default) or PostgreSQL."""
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import Transcoder
+from typing import Any
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording, Transcoder
 
 from commcredits.transcoder import OrjsonTranscoder
 from domain.credit_account import CreditAccount
@@ -17,3 +20,35 @@ class BillingApplication(Application):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def save(self, *aggregates: Any, **kwargs: Any) -> list[Recording]:
+        """All pending events of `aggregates` in one transaction (all or nothing).
+
+        A lean version of the library's `save()`: our callers pass aggregates only, so it skips
+        the per-object protocol checks (a third of the time of a big batch save), and it takes
+        snapshots from the live aggregates instead of re-reading up to N events from the store.
+        """
+        processing_event: ProcessingEvent = ProcessingEvent()
+        for aggregate in aggregates:
+            assert isinstance(aggregate, Aggregate), f"save() takes aggregates, got {type(aggregate).__name__}"
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._snapshot_live_aggregates(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _snapshot_live_aggregates(self, processing_event: ProcessingEvent) -> None:
+        """Snapshot each aggregate whose saved events crossed a multiple of its interval. The live
+        object is exactly at its last saved version, so its state is the snapshot's state."""
+        if self.snapshots is None:
+            return
+        due = {}
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates[event.originator_id]
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                due[aggregate.id] = aggregate
+        if due:
+            self.snapshots.put([type(aggregate).Snapshot.take(aggregate) for aggregate in due.values()])

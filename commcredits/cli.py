@@ -41,6 +41,7 @@ def simulate(
     catalog: Annotated[Optional[Path], typer.Option(help="Licence catalogue JSON (default: SPEC §5).")] = None,
     store: Annotated[SimulationStore, typer.Option(help="Event store for the run; sqlite-file is a temporary file "
                                                         "(bounded memory for huge inputs).")] = SimulationStore.sqlite_file,
+    summary: Annotated[bool, typer.Option("--summary", help="Print a readable summary instead of the JSON report.")] = False,
 ) -> None:
     """Apply a scenario through the real application and print the result as JSON."""
     from commcredits.simulate import simulate as run_simulation
@@ -60,8 +61,27 @@ def simulate(
             settings = sqlite_store(":memory:")
         else:
             settings = sqlite_store(os.path.join(workdir, "events.sqlite"))
-        run_simulation(source, settings, rate_card, loaded_catalog, sys.stdout.buffer)
+        if summary:
+            _print_summary(source, settings, rate_card, loaded_catalog)
+        else:
+            run_simulation(source, settings, rate_card, loaded_catalog, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+
+
+def _print_summary(source, settings, rate_card, catalog) -> None:
+    import time
+
+    from commcredits.application import BillingApplication
+    from commcredits.simulate import Simulation, report_document
+    from commcredits.summary import render_summary
+
+    started = time.perf_counter()
+    app = BillingApplication(env=settings.env)
+    simulation = Simulation(app, rate_card, catalog, store_is_new=True)
+    simulation.run(source)
+    elapsed = time.perf_counter() - started
+    typer.echo(render_summary(report_document(app, simulation.log), simulation.log.lines, elapsed), nl=False)
+    app.close()
 
 
 def main() -> None:

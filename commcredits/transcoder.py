@@ -66,10 +66,44 @@ def _tag_uuids(obj: Any) -> Any:
 
 
 class OrjsonTranscoder(Transcoder):
+    """Events take a fast path: their only rich value is the library's top-level `timestamp`,
+    written by orjson natively and restored by name. Anything else (snapshots) is tagged."""
+
     def encode(self, obj: Any) -> bytes:
+        if _is_plain_event(obj):
+            return orjson.dumps(obj, default=_tag, option=_EVENT_OPTIONS)
         if "state" in obj and "topic" in obj:  # a snapshot: aggregate state may hold UUIDs
             obj = _tag_uuids(obj)
         return orjson.dumps(obj, default=_tag, option=_OPTIONS)
 
     def decode(self, data: bytes) -> Any:
-        return _untag(orjson.loads(data))
+        obj = orjson.loads(data)
+        if b'"$' in data:
+            return _untag(obj)
+        timestamp = obj.get("timestamp") if isinstance(obj, dict) else None
+        if isinstance(timestamp, str):
+            obj["timestamp"] = datetime.fromisoformat(timestamp)
+        return obj
+
+
+_EVENT_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def _is_plain_event(obj: Any) -> bool:
+    """True when the only datetime is the top-level `timestamp` and no value needs a tag."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("timestamp"), datetime):
+        return False
+    return all(isinstance(value, _PLAIN_SCALARS) or (isinstance(value, (list, dict)) and _is_plain(value))
+               for key, value in obj.items() if key != "timestamp")
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and not key.startswith("$") for key in value) and all(
+            _is_plain(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_is_plain(item) for item in value)
+    return isinstance(value, _PLAIN_SCALARS) and not isinstance(value, float)

@@ -40,10 +40,10 @@ def format_timestamp(moment: datetime) -> str:
 
 def encode_timestamp(moment: datetime) -> str:
     """The exact form kept in events: like `format_timestamp`, plus microseconds when present."""
-    moment = moment.astimezone(timezone.utc)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    # isoformat() is several times faster than strftime(), and this is on every event's path.
+    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def decode_timestamp(text: str) -> datetime:
