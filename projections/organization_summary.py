@@ -80,23 +80,19 @@ class OrganizationSummary:
         lot["expired"] += amount
         state["totals"]["expired"] += amount
 
-    def _counter(key: str, subkey: str | None = None):
-        def count(self, event: Any) -> None:
-            state = self._orgs[event.originator_id]
-            if subkey is None:
-                state[key] += 1
-            else:
-                state[key][subkey] += 1
-        return count
+    def _recharge_triggered(self, event: A.RechargeTriggered) -> None:
+        self._orgs[event.originator_id]["recharges"]["triggered"] += 1
+
+    def _recharge_succeeded(self, event: A.RechargeSucceeded) -> None:
+        self._orgs[event.originator_id]["recharges"]["succeeded"] += 1
 
     def _recharge_failed(self, event: A.RechargeFailed) -> None:
         state = self._orgs[event.originator_id]
         state["recharges"]["failed"] += 1
         state["suspended"] = True
 
-    _recharge_triggered = _counter("recharges", "triggered")
-    _recharge_succeeded = _counter("recharges", "succeeded")
-    _depleted = _counter("depleted")
+    def _depleted(self, event: A.BalanceDepleted) -> None:
+        self._orgs[event.originator_id]["depleted"] += 1
 
 
 _HANDLERS = {
