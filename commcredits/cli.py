@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from commcredits import admin_cli
 from commcredits.reference_data import ReferenceDataError, load_catalog, load_rate_card
 from commcredits.settings import memory_store, sqlite_store
 
@@ -82,6 +83,9 @@ def _print_summary(source, settings, rate_card, catalog) -> None:
     elapsed = time.perf_counter() - started
     typer.echo(render_summary(report_document(app, simulation.log), simulation.log.lines, elapsed), nl=False)
     app.close()
+
+
+admin_cli.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "commcredits"
 SQLITE_FILE_NAME = "events.sqlite"
+# How long to wait for a PostgreSQL connection before saying the store is unavailable.
+POSTGRES_CONNECT_TIMEOUT_S = 5
 
 
 class SettingsError(ValueError):
@@ -32,7 +34,11 @@ def memory_store() -> StoreSettings:
 def sqlite_store(path: Path | str) -> StoreSettings:
     text = str(path)
     if text != ":memory:":
-        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(text).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SettingsError(f"cannot create the data directory {Path(text).parent}: "
+                                f"{error.strerror or error}") from None
     return StoreSettings({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": text}, f"SQLite {text}")
 
 
@@ -41,6 +47,7 @@ def postgres_store(dbname: str, host: str = "127.0.0.1", port: int = 5432, user:
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": dbname, "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(port), "POSTGRES_USER": user, "POSTGRES_PASSWORD": password,
+        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

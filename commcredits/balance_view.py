@@ -1,0 +1,80 @@
+"""An organization's credit position read from its account aggregate, for `commcredits balance`.
+
+The JSON has the shape of an organization in `simulate`'s report (SPEC §11), plus who the
+organization is and how it pays, so the two can be compared line for line.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from domain.credit_account import CreditAccount
+from domain.money import format_money
+from domain.timestamps import format_timestamp
+
+
+def balance_document(account: CreditAccount) -> dict[str, Any]:
+    settings = account.auto_recharge.as_data()
+    return {
+        "org": account.org,
+        "name": account.name,
+        "country": account.country,
+        "commerce": account.commerce,
+        "currency": account.currency,
+        "balance": format_money(account.balance),
+        "credits_active": account.credits_active,
+        "auto_recharge": {**settings, "suspended": account.suspended},
+        "payment": account.payment,
+        "lots": [{"source": lot.source, "added_at": format_timestamp(lot.added_at),
+                  "expires_at": format_timestamp(lot.expires_at), "amount": format_money(lot.amount),
+                  "remaining": format_money(lot.remaining), "expired": format_money(lot.expired)}
+                 for lot in account.lots],
+        "pools": {month: dict(sorted(pools.items()))
+                  for month, pools in sorted(account.pool_usage.items()) if any(pools.values())},
+        "totals": {"funds_added": format_money(account.funds_added), "charged": format_money(account.charged),
+                   "expired": format_money(account.expired), "uncollected": format_money(account.uncollected),
+                   "overage": format_money(account.overage)},
+        "recharges": {"triggered": account.recharges_triggered, "succeeded": account.recharges_succeeded,
+                      "failed": account.recharges_failed},
+        "depleted": account.depletions,
+    }
+
+
+def render_balance(document: dict[str, Any], now: datetime) -> str:
+    """A readable page; lots past their expiry that the engine has not yet expired are flagged."""
+    currency = document["currency"]
+    lines = [f"{document['name']} ({document['org']}): {document['commerce']}, {document['country']}, {currency}"]
+    if not document["credits_active"]:
+        lines.append("Communications Credits: not active"
+                     + (" (NCE: pays overage)" if document["commerce"] == "nce" else " (no order placed)"))
+    lines.append(f"Balance: {document['balance']} {currency}")
+    lines.append(auto_recharge_text(document["auto_recharge"], currency))
+    if document["payment"]:
+        lines.append(f"Payment method: {payment_text(document['payment'])}")
+    open_lots = [lot for lot in document["lots"] if lot["remaining"] != "0.0000"]
+    if open_lots:
+        lines.append("Open lots (debited first to last):")
+        for lot in sorted(open_lots, key=lambda lot: (lot["expires_at"], lot["added_at"])):
+            overdue = "  (past expiry: removed at the engine's next step)" if lot["expires_at"] <= format_timestamp(now) else ""
+            lines.append(f"  {lot['remaining']:>14} of {lot['amount']:>14}  {lot['source']:<13} "
+                         f"added {lot['added_at']}  expires {lot['expires_at']}{overdue}")
+    totals = document["totals"]
+    lines.append("Totals: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in totals.items()))
+    recharges = document["recharges"]
+    lines.append(f"Recharges: {recharges['triggered']} triggered, {recharges['succeeded']} succeeded, "
+                 f"{recharges['failed']} failed; depleted {document['depleted']} time(s)")
+    return "\n".join(lines) + "\n"
+
+
+def auto_recharge_text(settings: dict[str, Any], currency: str) -> str:
+    if not settings["enabled"]:
+        return "Auto-recharge: off"
+    state = " — SUSPENDED after a failed payment" if settings["suspended"] else ""
+    return (f"Auto-recharge: {settings['recharge_amount']} {currency} when the balance falls below "
+            f"{settings['trigger_amount']} {currency}{state}")
+
+
+def payment_text(payment: dict[str, Any]) -> str:
+    if payment["method"] == "card":
+        return f"card {payment['card']} (expires {payment['expires']})"
+    po = f", PO {payment['po']}" if payment.get("po") else ""
+    return f"Enterprise Agreement {payment['agreement']}{po}"
