@@ -16,9 +16,10 @@ def parse_money(text: object, *, field: str = "amount", allow_zero: bool = False
     `allow_zero` (funds of an order, rates, the trigger)."""
     if not isinstance(text, str) or not _MONEY_TEXT.fullmatch(text):
         raise InvalidInput(f"{field} must be a decimal string with at most 4 decimals, got {text!r}")
-    amount = Decimal(text).quantize(MONEY_SCALE)
-    if amount > MAX_AMOUNT:
+    amount = Decimal(text)
+    if amount > MAX_AMOUNT:  # before quantize(), which fails beyond the context's 28 digits
         raise InvalidInput(f"{field} must be at most 1000000, got {text!r}")
+    amount = amount.quantize(MONEY_SCALE)
     if amount == 0 and not allow_zero:
         raise InvalidInput(f"{field} must be greater than 0, got {text!r}")
     return amount

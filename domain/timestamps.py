@@ -10,7 +10,7 @@ EARLIEST_YEAR = 2000
 LATEST_YEAR = 2199
 _TIMESTAMP_TEXT = re.compile(
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})T(?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})"
-    r"(?:\.(?P<fraction>[0-9]+))?(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]+))?(?P<offset>Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 
 
@@ -27,7 +27,10 @@ def parse_timestamp(text: object, *, field: str = "timestamp") -> datetime:
         moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
     except ValueError:
         raise InvalidInput(f"{field} is not a real date and time: {text!r}") from None
-    moment = moment.astimezone(timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 shifted past datetime's range: out of range anyway
+        raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {text!r}") from None
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {text!r}")
     return moment
