@@ -91,7 +91,7 @@ def parse_rate_rows(records: Iterable[Mapping[str, str | None]]) -> RateCard:
 
 
 def check_rate_card_header(columns: Iterable[str] | None) -> None:
-    if columns is None or tuple(column.strip() for column in columns) != RATE_CARD_COLUMNS:
+    if columns is None or tuple(columns) != RATE_CARD_COLUMNS:
         raise RateCardError(1, f"header must be {','.join(RATE_CARD_COLUMNS)}, got {','.join(columns or [])!r}")
 
 

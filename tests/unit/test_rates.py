@@ -217,6 +217,7 @@ def test_rows_differing_in_one_key_column_are_not_duplicates(other, loads):
         "prefix,kind,rate_per_minute,connection_fee,currency",
         "kind,prefix,rate_per_minute,connection_fee,currency,effective_from",
         "prefix,kind,rate,connection_fee,currency,effective_from",
+        "prefix, kind, rate_per_minute, connection_fee, currency, effective_from",  # the header names the columns
         "",
     ],
 )
