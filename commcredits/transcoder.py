@@ -1,8 +1,10 @@
 """An orjson transcoder for the event store.
 
 Event payloads are plain JSON (amounts and times are strings already); only the library's own
-`timestamp` and snapshot state carry richer types. Those are written as one-key tagged objects
-(`{"$dec": "1.5"}`) and restored on the way back, so every round trip is the identity.
+`timestamp` and snapshot state carry richer types. Those documents are written whole inside a
+`{"$t": ...}` envelope, their rich values as tagged objects (`{"$dec": "1.5"}`), and every key of
+the data that starts with `$` escaped with one more `$` — so a user named `$dec` is never read
+back as a tag, and every round trip is the identity.
 """
 
 import dataclasses
@@ -43,26 +45,37 @@ def _untag(obj: Any) -> Any:
             if key == "$dt":
                 return datetime.fromisoformat(obj[key])
             if key == "$set":
-                return set(obj[key])
+                return {_untag(item) for item in obj[key]}
             if key == "$uuid":
                 return UUID(obj[key])
             if key == "$dc":
                 return _DATACLASSES[obj["$dc"]](**{name: _untag(value) for name, value in obj["f"].items()})
-        return {key: _untag(value) for key, value in obj.items()}
+        return {_unescape(key): _untag(value) for key, value in obj.items()}
     if isinstance(obj, list):
         return [_untag(value) for value in obj]
     return obj
 
 
-def _tag_uuids(obj: Any) -> Any:
-    """orjson writes UUIDs natively as strings; keep them as UUIDs where they occur (snapshots)."""
+def _prepare(obj: Any) -> Any:
+    """Escape the data's own `$` keys and tag UUIDs (orjson would write them as plain strings)."""
     if isinstance(obj, UUID):
         return {"$uuid": str(obj)}
     if isinstance(obj, dict):
-        return {key: _tag_uuids(value) for key, value in obj.items()}
+        return {_escape(key): _prepare(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_tag_uuids(value) for value in obj]
+        return [_prepare(value) for value in obj]
     return obj
+
+
+def _escape(key: Any) -> Any:
+    return "$" + key if isinstance(key, str) and key.startswith("$") else key
+
+
+def _unescape(key: Any) -> Any:
+    return key[1:] if isinstance(key, str) and key.startswith("$$") else key
+
+
+_ENVELOPE = b'{"$t":'
 
 
 class OrjsonTranscoder(Transcoder):
@@ -72,14 +85,12 @@ class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         if _is_plain_event(obj):
             return orjson.dumps(obj, default=_tag, option=_EVENT_OPTIONS)
-        if "state" in obj and "topic" in obj:  # a snapshot: aggregate state may hold UUIDs
-            obj = _tag_uuids(obj)
-        return orjson.dumps(obj, default=_tag, option=_OPTIONS)
+        return orjson.dumps({"$t": _prepare(obj)}, default=_tag, option=_OPTIONS)
 
     def decode(self, data: bytes) -> Any:
         obj = orjson.loads(data)
-        if b'"$' in data:
-            return _untag(obj)
+        if data.startswith(_ENVELOPE):
+            return _untag(obj["$t"])
         timestamp = obj.get("timestamp") if isinstance(obj, dict) else None
         if isinstance(timestamp, str):
             obj["timestamp"] = datetime.fromisoformat(timestamp)
