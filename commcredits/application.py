@@ -4,7 +4,7 @@ from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording, Transcoder
+from eventsourcing.persistence import ProcessRecorder, Recording, Tracking, Transcoder
 
 from commcredits.transcoder import OrjsonTranscoder
 from domain.credit_account import CreditAccount
@@ -21,14 +21,21 @@ class BillingApplication(Application):
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 
-    def save(self, *aggregates: Any, **kwargs: Any) -> list[Recording]:
-        """All pending events of `aggregates` in one transaction (all or nothing).
+    def construct_recorder(self) -> ProcessRecorder:
+        """A recorder with a tracking table: a consumer's position in its input (a Kafka
+        partition's offset, the relay's last published event) is written in the same transaction
+        as the events it caused, and a position can be recorded only once."""
+        return self.factory.process_recorder()
+
+    def save(self, *aggregates: Any, tracking: Tracking | None = None, **kwargs: Any) -> list[Recording]:
+        """All pending events of `aggregates` in one transaction (all or nothing), with the
+        consumer position `tracking` when given.
 
         A lean version of the library's `save()`: our callers pass aggregates only, so it skips
         the per-object protocol checks (a third of the time of a big batch save), and it takes
         snapshots from the live aggregates instead of re-reading up to N events from the store.
         """
-        processing_event: ProcessingEvent = ProcessingEvent()
+        processing_event: ProcessingEvent = ProcessingEvent(tracking)
         for aggregate in aggregates:
             assert isinstance(aggregate, Aggregate), f"save() takes aggregates, got {type(aggregate).__name__}"
             processing_event.events.extend(aggregate.collect_events())

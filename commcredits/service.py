@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from commcredits import commands
@@ -60,11 +61,12 @@ class BillingService:
 
     # ----- the unit of work --------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Save everything changed since the last flush, and the clock, atomically."""
+    def flush(self, tracking: Tracking | None = None) -> None:
+        """Save everything changed since the last flush, and the clock, atomically (with the
+        input position `tracking`, when the caller consumes a log)."""
         self._persist_clock()
-        if self._unsaved:
-            self.app.save(*self._unsaved.values())
+        if self._unsaved or tracking is not None:
+            self.app.save(*self._unsaved.values(), tracking=tracking)
             self._unsaved.clear()
 
     def discard(self) -> None:

