@@ -1,0 +1,127 @@
+"""Rating a batch of CDR messages from one partition into the event store, exactly once.
+
+Guarantees, for a batch of one partition in offset order:
+1. Messages at or below the partition's position recorded in the store are skipped: they were
+   rated (or dead-lettered) by a batch that committed. Kafka's own group offsets are only a hint.
+2. Each message is decoded, validated and rated through the billing service. A message that is
+   rejected (bad JSON, unknown organization, no rate, ...) becomes a dead letter with its SPEC
+   code; a duplicate `usage_id` is acknowledged and ignored.
+3. `commit()` saves everything the batch changed together with the partition's new position
+   in one store transaction. A crash before it leaves the store as it was: the batch is redone
+   and, being deterministic, gives the same result; nothing is lost or charged twice.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from eventsourcing.persistence import Tracking
+
+from commcredits.commands import RateCdr
+from commcredits.inputs import cdr_from_document, decode_json_object
+from commcredits.service import DUPLICATE, BillingService
+from domain.errors import DomainError, InvalidInput
+
+INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class CdrMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message: CdrMessage
+    code: str
+    reason: str
+
+
+@dataclass
+class BatchOutcome:
+    rated: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    last_offset: int | None = None
+
+
+def position_name(topic: str, partition: int) -> str:
+    """The tracking name of a partition's position in the store."""
+    return f"kafka:{topic}/{partition}"
+
+
+class CdrRater:
+    def __init__(self, service: BillingService) -> None:
+        self.service = service
+
+    def stored_position(self, topic: str, partition: int) -> int | None:
+        """The last offset of this partition whose outcome is in the store."""
+        return self.service.app.recorder.max_tracking_id(position_name(topic, partition))
+
+    def rate_batch(self, messages: Sequence[CdrMessage]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        if not messages:
+            return outcome
+        first = messages[0]
+        stored = self.stored_position(first.topic, first.partition)
+        for index, message in enumerate(messages):
+            assert (message.topic, message.partition) == (first.topic, first.partition), "one partition per batch"
+            outcome.last_offset = message.offset
+            if stored is not None and message.offset <= stored:
+                outcome.skipped += 1
+                continue
+            try:
+                self._rate(message, outcome)
+            except Exception as error:  # a bug must not stop the partition: park the message, go on
+                return self._recover_from_bug(messages, index, error)
+        return outcome
+
+    def commit(self, outcome: BatchOutcome, topic: str, partition: int) -> None:
+        if outcome.rated + outcome.duplicates + len(outcome.dead_letters) == 0:
+            return  # everything was in the store already
+        self.service.flush(Tracking(position_name(topic, partition), outcome.last_offset))
+
+    def _rate(self, message: CdrMessage, outcome: BatchOutcome) -> None:
+        try:
+            cdr = _decode(message)
+            result = self.service.handle(RateCdr(cdr))
+        except DomainError as error:
+            outcome.dead_letters.append(DeadLetter(message, error.code, error.message))
+            return
+        if result == DUPLICATE:
+            outcome.duplicates += 1
+        else:
+            outcome.rated += 1
+
+    def _recover_from_bug(self, messages: Sequence[CdrMessage], failed: int, error: Exception) -> BatchOutcome:
+        """Forget the batch's unsaved changes, redo the messages before the failing one, park it
+        as `internal_error`, and go on with the rest: one bad message costs one dead letter."""
+        self.service.discard()
+        before = self.rate_batch(messages[:failed])
+        message = messages[failed]
+        before.dead_letters.append(DeadLetter(message, INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
+        before.last_offset = message.offset
+        after = self.rate_batch(messages[failed + 1:])
+        return _merge(before, after)
+
+
+def _decode(message: CdrMessage):
+    if message.value is None:
+        raise InvalidInput("the message has no value (a tombstone); a CDR is a JSON object")
+    document = decode_json_object(message.value)
+    cdr = cdr_from_document(document)
+    if message.key is not None and message.key != cdr.org.encode():
+        raise InvalidInput(f"message key {message.key!r} is not the CDR's org {cdr.org!r}: CDRs are keyed by "
+                           "organization so that each organization's calls stay in order")
+    return cdr
+
+
+def _merge(first: BatchOutcome, second: BatchOutcome) -> BatchOutcome:
+    return BatchOutcome(
+        rated=first.rated + second.rated, duplicates=first.duplicates + second.duplicates,
+        skipped=first.skipped + second.skipped, dead_letters=first.dead_letters + second.dead_letters,
+        last_offset=second.last_offset if second.last_offset is not None else first.last_offset)

@@ -1,0 +1,169 @@
+"""The CDR consumer against the real broker and the real stores: the SPEC's examples fed through
+Kafka give the same balances and calls as `simulate`; rejected CDRs land on the DLQ with their
+code; a restarted consumer neither loses nor re-charges a CDR."""
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from commcredits.application import BillingApplication
+from commcredits.embedded_broker import ensure_topics
+from commcredits.reference_data import load_catalog
+from commcredits.simulate import Simulation, report_document
+from consumers.cdr_consumer import CdrConsumer
+from tests.support import SPEC_EXAMPLES, SPEC_RATES
+
+EXAMPLES = sorted(path.stem for path in SPEC_EXAMPLES.glob("*.jsonl"))
+WAIT_FOR_CONSUMER_S = 60.0
+
+
+def is_cdr_line(raw: bytes) -> bool:
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(document, dict) and document.get("type") == "cdr"
+
+
+def org_key(raw: bytes) -> bytes | None:
+    org = orjson.loads(raw).get("org")
+    return org.encode() if isinstance(org, str) else None
+
+
+class Pipeline:
+    """A consumer on the store plus a producer for CDRs; administrative lines go through the same
+    service (one writer), CDR lines through Kafka."""
+
+    def __init__(self, store, broker, topics, partitions: int = 1) -> None:
+        ensure_topics(broker.bootstrap_servers, {topics.cdrs: partitions, topics.dead_letters: 1})
+        self.broker, self.topics = broker, topics
+        self.app = BillingApplication(env=store.env)
+        self.simulation = Simulation(self.app, SPEC_RATES, load_catalog(None))
+        self.consumer = CdrConsumer(self.simulation.service, broker.bootstrap_servers, topics)
+        self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        self.published = 0
+
+    def feed(self, lines: list[bytes]) -> None:
+        """Runs of consecutive CDR lines are published together, then consumed before the next
+        administrative line: the order of the file is kept."""
+        for number, raw in enumerate(lines, start=1):
+            if is_cdr_line(raw):
+                self.producer.send(self.topics.cdrs, key=org_key(raw), value=raw)
+                self.published += 1
+                continue
+            self.wait_until_consumed()
+            self.simulation.apply_line(number, raw)
+            self.simulation.service.flush()
+        self.wait_until_consumed()
+
+    def wait_until_consumed(self) -> None:
+        self.producer.flush()
+        deadline = time.monotonic() + WAIT_FOR_CONSUMER_S
+        stats = self.consumer.stats
+        while stats.rated + stats.duplicates + stats.dead_letters < self.published:
+            assert time.monotonic() < deadline, f"consumer stuck at {stats} of {self.published}"
+            self.consumer.poll_once()
+
+    def report(self) -> dict:
+        self.simulation.log.duplicates = self.consumer.stats.duplicates
+        self.simulation.log.rejected_cdrs = self.consumer.stats.dead_letters
+        return report_document(self.app, self.simulation.log)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
+        self.app.close()
+
+
+def dead_letters(broker, topic: str) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, consumer_timeout_ms=2000)
+    consumer.assign([TopicPartition(topic, 0)])
+    consumer.seek_to_beginning()
+    letters = list(consumer)
+    consumer.close()
+    return letters
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_spec_examples_through_kafka_give_simulates_balances_and_calls(example, store, kafka_broker,
+                                                                          unique_topics):
+    expected = orjson.loads((SPEC_EXAMPLES / f"{example}.expected.json").read_bytes())
+    pipeline = Pipeline(store, kafka_broker, unique_topics)
+    try:
+        pipeline.feed((SPEC_EXAMPLES / f"{example}.jsonl").read_bytes().splitlines())
+        report = pipeline.report()
+    finally:
+        pipeline.close()
+    assert report["organizations"] == expected["organizations"]
+    assert report["calls"] == expected["calls"]
+    assert report["counts"] == expected["counts"]
+
+    letters = dead_letters(kafka_broker, unique_topics.dead_letters)
+    lines = (SPEC_EXAMPLES / f"{example}.jsonl").read_bytes().splitlines()
+    rejected_cdr_codes = [entry["code"] for entry in expected["rejected"] if is_cdr_line(lines[entry["line"] - 1])]
+    assert [dict(letter.headers)["error_code"].decode() for letter in letters] == rejected_cdr_codes
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers["source_topic"].decode() == unique_topics.cdrs
+        assert headers["error_message"]
+        assert letter.value in lines  # the original bytes
+
+
+def test_a_restarted_consumer_resumes_at_the_stores_position_not_kafkas(store, kafka_broker, unique_topics):
+    """Kafka's committed offsets are only a hint: the consumer of a fresh group (no offsets at all)
+    starts where the store says, so nothing is rated twice."""
+    lines = (SPEC_EXAMPLES / "01-basics.jsonl").read_bytes().splitlines()
+    first = Pipeline(store, kafka_broker, unique_topics)
+    first.feed(lines)
+    before = first.report()
+    first.close()
+
+    renamed = type(unique_topics)(cdrs=unique_topics.cdrs, events=unique_topics.events,
+                                  dead_letters=unique_topics.dead_letters,
+                                  consumer_group=unique_topics.consumer_group + ".fresh")
+    second = Pipeline(store, kafka_broker, renamed)
+    deadline = time.monotonic() + 15
+    while not second.consumer.consumer.assignment() and time.monotonic() < deadline:
+        second.consumer.poll_once()
+    for _ in range(10):
+        second.consumer.poll_once()
+    assert second.consumer.stats.rated == 0 and second.consumer.stats.duplicates == 0
+    after = report_without_run_log(second)
+    second.close()
+    assert after["organizations"] == before["organizations"]
+    assert after["calls"] == before["calls"]
+
+
+def report_without_run_log(pipeline: Pipeline) -> dict:
+    return report_document(pipeline.app, pipeline.simulation.log)
+
+
+@pytest.mark.parametrize("value, code", [
+    (b"not json", "invalid_input"),
+    (b"\xff\xfe", "invalid_input"),
+    (b"[1, 2]", "invalid_input"),
+    (None, "invalid_input"),
+    (b'{"usage_id": "u1", "org": "nowhere", "user": "a@b.c", "call_type": "user_out", '
+     b'"caller_number": "+14255550100", "destination_number": "+14255550101", '
+     b'"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:01:00Z", "duration_seconds": 60}',
+     "unknown_organization"),
+])
+def test_poison_messages_go_to_the_dlq_with_their_code_and_the_partition_goes_on(value, code, store, kafka_broker,
+                                                                               unique_topics):
+    pipeline = Pipeline(store, kafka_broker, unique_topics)
+    good = (SPEC_EXAMPLES / "01-basics.jsonl").read_bytes().splitlines()
+    try:
+        pipeline.producer.send(unique_topics.cdrs, key=b"nowhere", value=value).get(timeout=10)
+        pipeline.published += 1
+        pipeline.wait_until_consumed()
+        pipeline.feed(good)  # the partition is not blocked
+        report = pipeline.report()
+    finally:
+        pipeline.close()
+    letters = dead_letters(kafka_broker, unique_topics.dead_letters)
+    assert dict(letters[0].headers)["error_code"].decode() == code
+    assert letters[0].value == (value or b"")
+    assert report["counts"]["rated"] > 0
