@@ -1,5 +1,5 @@
 # Two entry points that work on a fresh machine with python3 and make:
-#   make run    set up, then run the main job (simulate a month of calls)
+#   make run    set up, then run the main job (a synthetic month through the live pipeline)
 #   make test   set up, then run the whole test suite
 VENV ?= .venv
 PYTHON ?= python3
@@ -16,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/python examples/generate_scenario.py --organizations 3 --users 120 --cdrs 20000 --seed 7 > $(VENV)/month.jsonl
-	$(BIN)/commcredits simulate $(VENV)/month.jsonl --summary
+	$(BIN)/commcredits demo
 
 test: install
 	$(BIN)/lint-imports

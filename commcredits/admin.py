@@ -86,6 +86,10 @@ class Admin:
         self._save()
         return applied
 
+    def refresh(self) -> None:
+        """Forget what this instance read: another writer (the live consumer) may have moved on."""
+        self.service.discard()
+
     def account(self, org: str) -> CreditAccount:
         return self.service.require_account(org)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from commcredits import admin_cli
+from commcredits import admin_cli, pipeline_cli
 from commcredits.reference_data import ReferenceDataError, load_catalog, load_rate_card
 from commcredits.settings import memory_store, sqlite_store
 
@@ -86,6 +86,12 @@ def _print_summary(source, settings, rate_card, catalog) -> None:
 
 
 admin_cli.register(app)
+pipeline_cli.register(app)
+
+
+from commcredits import publish_cli  # noqa: E402  (publish-cdrs: docs/pipeline-tools.md)
+
+publish_cli.register(app)
 
 
 def main() -> None:

@@ -216,6 +216,10 @@ class BillingService:
         """Every organization, in creation order."""
         return sorted(self._creation_index, key=self._creation_index.__getitem__)
 
+    def next_expiry_at(self) -> datetime | None:
+        """When the earliest open lot of any organization falls due (None: no open lot)."""
+        return self._expiries[0].at if self._expiries else None
+
     def is_rated(self, usage_id: str) -> bool:
         if usage_id in self._claimed:
             return True

@@ -17,8 +17,8 @@ partition and offset, so a reader can tell.
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -28,6 +28,7 @@ from kafka.structs import OffsetAndMetadata
 from commcredits.pipeline_settings import Topics
 from commcredits.service import BillingService
 from consumers.cdr_rating import BatchOutcome, CdrMessage, CdrRater, DeadLetter
+from consumers.expiry_scheduler import TICK_INTERVAL_S, ExpiryScheduler
 
 log = logging.getLogger("commcredits.consumer")
 
@@ -47,40 +48,54 @@ class ConsumerStats:
     dead_letters: int = 0
     batches: int = 0
     redone_batches: int = 0
+    dead_letter_codes: Counter = field(default_factory=Counter)
 
     def add(self, outcome: BatchOutcome) -> None:
         self.rated += outcome.rated
         self.duplicates += outcome.duplicates
         self.dead_letters += len(outcome.dead_letters)
+        self.dead_letter_codes.update(letter.code for letter in outcome.dead_letters)
         self.batches += 1
 
 
 class CdrConsumer:
     def __init__(self, service: BillingService, bootstrap_servers: str, topics: Topics, *,
-                 client_id: str = "commcredits-rater") -> None:
-        self.service, self.topics = service, topics
+                 client_id: str = "commcredits-rater", max_records: int = MAX_RECORDS_PER_POLL) -> None:
+        self.service, self.topics, self.max_records = service, topics, max_records
         self.rater = CdrRater(service)
         self.stats = ConsumerStats()
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=topics.consumer_group,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=MAX_RECORDS_PER_POLL,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
             session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS)
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
             acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS)
         self.consumer.subscribe([topics.cdrs], listener=_StartAtStoredPositions(self))
 
-    def run(self, stop: threading.Event, on_batch: Callable[[ConsumerStats], None] | None = None) -> None:
-        """Poll and process until `stop` is set; the batch in hand is finished first."""
+    def run(self, stop: threading.Event, scheduler: ExpiryScheduler | None = None) -> None:
+        """Poll and process until `stop` is set; the batch in hand is finished first. The expiry
+        scheduler ticks on this thread between polls, so the store has one writer."""
+        next_tick = 0.0
         try:
             while not stop.is_set():
-                if self.poll_once() and on_batch:
-                    on_batch(self.stats)
+                self.poll_once()
+                if scheduler is not None and time.monotonic() >= next_tick:
+                    self._tick(scheduler)
+                    next_tick = time.monotonic() + TICK_INTERVAL_S
         finally:
             self.close()
 
+    def _tick(self, scheduler: ExpiryScheduler) -> None:
+        try:
+            if scheduler.tick():
+                log.info("expiry step run at %s", self.service.clock)
+        except (IntegrityError, PersistenceError) as error:
+            log.warning("expiry step not saved (%s: %s); tried again at the next tick", type(error).__name__, error)
+            self.service.discard()
+
     def poll_once(self) -> int:
-        polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS_PER_POLL)
+        polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
         for partition, records in polled.items():
             self._process(partition, [CdrMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
         return sum(len(records) for records in polled.values())

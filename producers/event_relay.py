@@ -53,8 +53,9 @@ class RelayStats:
 
 class EventRelay:
     def __init__(self, app: BillingApplication, bootstrap_servers: str, topic: str, *,
-                 partitions: int = DEFAULT_EVENT_PARTITIONS, client_id: str = "commcredits-relay") -> None:
-        self.app, self.topic = app, topic
+                 partitions: int = DEFAULT_EVENT_PARTITIONS, client_id: str = "commcredits-relay",
+                 republish_when_topic_empty: bool = False, batch_events: int = RELAY_BATCH_EVENTS) -> None:
+        self.app, self.topic, self.batch_events = app, topic, batch_events
         self.stats = RelayStats()
         ensure_topics(bootstrap_servers, {topic: partitions})
         self.producer = KafkaProducer(
@@ -65,6 +66,10 @@ class EventRelay:
         self.keys = OrganizationKeys()
         self.position = app.recorder.max_tracking_id(relay_position_name(topic)) or 0
         self.published_tail = read_published_tail(bootstrap_servers, topic, self.partitions)
+        if republish_when_topic_empty and self.position and not any(self.published_tail.values()):
+            log.warning("%s is empty but %d events were relayed before (a memory-only broker restarted): "
+                        "publishing the whole history again", topic, self.position)
+            self.position = 0
         self._learn_organizations()
 
     def run(self, stop: threading.Event, on_batch: Callable[[RelayStats], None] | None = None) -> None:
@@ -80,7 +85,7 @@ class EventRelay:
 
     def relay_once(self) -> int:
         """Publish the next batch; returns how many stored events it covered."""
-        notifications = self.app.recorder.select_notifications(self.position + 1, RELAY_BATCH_EVENTS)
+        notifications = self.app.recorder.select_notifications(self.position + 1, self.batch_events)
         if not notifications:
             return 0
         futures = []

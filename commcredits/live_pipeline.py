@@ -1,0 +1,120 @@
+"""The live pipeline in one process (`commcredits run`): the composition root that wires the
+event store, the broker, the CDR consumer with the expiry scheduler, and the event relay.
+
+Threads: the consumer (with the scheduler) is the store's only writer of billing events; the
+relay reads the store through an application of its own and writes only its position. If either
+thread fails, the whole pipeline stops (and `run` exits non-zero) rather than run half-working.
+With no `KAFKA_BOOTSTRAP_SERVERS` it starts the embedded broker, which keeps messages in memory
+only; the relay then republishes the store's history into it (docs/pipeline.md).
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from commcredits.application import BillingApplication
+from commcredits.embedded_broker import EmbeddedBroker, ensure_topics
+from commcredits.pipeline_settings import Topics
+from commcredits.reference_data import load_catalog, load_rate_card
+from commcredits.service import BillingService
+from commcredits.settings import StoreSettings
+from consumers.cdr_consumer import CdrConsumer
+from consumers.expiry_scheduler import ExpiryScheduler
+from domain.payments import PaymentGateway, SimulatedGateway
+from producers.event_relay import EventRelay
+
+log = logging.getLogger("commcredits.run")
+
+DEFAULT_CDR_PARTITIONS = 4
+CONSUMER, RELAY = "consumer", "relay"
+ALL_ROLES = frozenset({CONSUMER, RELAY})
+THREAD_JOIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class PipelineConfig:
+    store: StoreSettings
+    topics: Topics
+    bootstrap_servers: str | None = None  # None: start the embedded broker
+    cdr_partitions: int = DEFAULT_CDR_PARTITIONS
+    rates: Path | None = None
+    catalog: Path | None = None
+    broker_log: Path | None = None
+    gateway: PaymentGateway = field(default_factory=SimulatedGateway)
+    expire_by_wall_clock: bool = True
+    batch_size: int | None = None  # CDRs per store transaction and events per relay batch; None: defaults
+    roles: frozenset[str] = ALL_ROLES  # run the consumer and the relay as separate processes to scale them apart
+
+
+class LivePipeline:
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.stop_requested = threading.Event()
+        self.failures: list[str] = []
+        self.broker: EmbeddedBroker | None = None
+        self._threads: list[threading.Thread] = []
+        self.consumer: CdrConsumer | None = None
+        self.relay: EventRelay | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.bootstrap_servers or self.broker.bootstrap_servers
+
+    def start(self) -> "LivePipeline":
+        config = self.config
+        rate_card, catalog = load_rate_card(config.rates), load_catalog(config.catalog)
+        if config.bootstrap_servers is None:
+            self.broker = EmbeddedBroker(log_path=config.broker_log).start()
+            log.info("embedded broker (memory only) at %s", self.broker.bootstrap_servers)
+        ensure_topics(self.bootstrap_servers, {config.topics.cdrs: config.cdr_partitions,
+                                               config.topics.dead_letters: 1})
+        if CONSUMER in config.roles:
+            writer = BillingApplication(env=config.store.env)
+            self.service = BillingService(writer, rate_card, catalog, config.gateway)
+            self.consumer = CdrConsumer(self.service, self.bootstrap_servers, config.topics,
+                                        **({"max_records": config.batch_size} if config.batch_size else {}))
+            scheduler = ExpiryScheduler(self.service) if config.expire_by_wall_clock else None
+            self._start_thread(CONSUMER, lambda: self.consumer.run(self.stop_requested, scheduler))
+        if RELAY in config.roles:
+            self.relay = EventRelay(BillingApplication(env=config.store.env), self.bootstrap_servers,
+                                    config.topics.events, republish_when_topic_empty=self.broker is not None,
+                                    **({"batch_events": config.batch_size} if config.batch_size else {}))
+            self._start_thread(RELAY, lambda: self.relay.run(self.stop_requested))
+        log.info("event store: %s; CDRs from %s, rejected CDRs to %s, events to %s", config.store.description,
+                 config.topics.cdrs, config.topics.dead_letters, config.topics.events)
+        return self
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        for thread in self._threads:
+            thread.join(THREAD_JOIN_TIMEOUT_S)
+        if self.consumer is not None:
+            self.service.app.close()
+        if self.relay is not None:
+            self.relay.app.close()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def status(self) -> str:
+        parts = []
+        if self.consumer is not None:
+            stats = self.consumer.stats
+            parts.append(f"rated {stats.rated}, duplicates {stats.duplicates}, dead letters {stats.dead_letters}, "
+                         f"redone batches {stats.redone_batches}")
+        if self.relay is not None:
+            parts.append(f"events relayed {self.relay.stats.published} (position {self.relay.position})")
+        return "; ".join(parts)
+
+    def _start_thread(self, name: str, target) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception as error:  # a bug: stop everything rather than run half a pipeline
+                log.exception("%s failed; stopping the pipeline", name)
+                self.failures.append(f"{name}: {type(error).__name__}: {error}")
+                self.stop_requested.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
