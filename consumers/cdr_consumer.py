@@ -62,15 +62,16 @@ class CdrConsumer:
     def __init__(self, service: BillingService, bootstrap_servers: str, topics: Topics, *,
                  client_id: str = "commcredits-rater", max_records: int = MAX_RECORDS_PER_POLL) -> None:
         self.service, self.topics, self.max_records = service, topics, max_records
-        self.rater = CdrRater(service)
+        self.rater = CdrRater(service, self.topic_incarnation)
         self.stats = ConsumerStats()
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=topics.consumer_group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
-            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS)
+            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            allow_auto_create_topics=False)  # partitions are the operator's choice (`run` creates the topic)
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
-            acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS)
+            acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS, allow_auto_create_topics=False)
         self.consumer.subscribe([topics.cdrs], listener=_StartAtStoredPositions(self))
 
     def run(self, stop: threading.Event, scheduler: ExpiryScheduler | None = None) -> None:
@@ -99,6 +100,10 @@ class CdrConsumer:
         for partition, records in polled.items():
             self._process(partition, [CdrMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
         return sum(len(records) for records in polled.values())
+
+    def topic_incarnation(self, topic: str) -> str:
+        """The broker's id of the topic (empty when the broker has none): see `position_name`."""
+        return topic_incarnation(self.consumer, topic)
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -142,6 +147,12 @@ class CdrConsumer:
         except (CommitFailedError, KafkaError) as error:
             log.info("offset hint for %s[%d] not committed (%s); the store has the position",
                      partition.topic, partition.partition, error)
+
+
+def topic_incarnation(consumer: KafkaConsumer, topic: str) -> str:
+    # kafka-python keeps topic ids (Kafka >= 2.8 metadata) in its cluster view, not in a public API
+    topic_id = consumer._client.cluster.topic_id(topic)
+    return str(topic_id) if topic_id is not None else ""
 
 
 def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:

@@ -11,7 +11,7 @@ Guarantees, for a batch of one partition in offset order:
    and, being deterministic, gives the same result; nothing is lost or charged twice.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.persistence import Tracking
@@ -49,18 +49,23 @@ class BatchOutcome:
     last_offset: int | None = None
 
 
-def position_name(topic: str, partition: int) -> str:
-    """The tracking name of a partition's position in the store."""
-    return f"kafka:{topic}/{partition}"
+def position_name(topic: str, partition: int, incarnation: str = "") -> str:
+    """The tracking name of a partition's position in the store. `incarnation` is the broker's
+    topic id: a topic deleted and created again (a memory-only broker restarted) starts its
+    offsets at 0 again, and must not inherit the old topic's position."""
+    return f"kafka:{topic}@{incarnation}/{partition}" if incarnation else f"kafka:{topic}/{partition}"
 
 
 class CdrRater:
-    def __init__(self, service: BillingService) -> None:
-        self.service = service
+    def __init__(self, service: BillingService, incarnation_of: Callable[[str], str] = lambda topic: "") -> None:
+        self.service, self.incarnation_of = service, incarnation_of
 
     def stored_position(self, topic: str, partition: int) -> int | None:
         """The last offset of this partition whose outcome is in the store."""
-        return self.service.app.recorder.max_tracking_id(position_name(topic, partition))
+        return self.service.app.recorder.max_tracking_id(self._position_name(topic, partition))
+
+    def _position_name(self, topic: str, partition: int) -> str:
+        return position_name(topic, partition, self.incarnation_of(topic))
 
     def rate_batch(self, messages: Sequence[CdrMessage]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -83,7 +88,7 @@ class CdrRater:
     def commit(self, outcome: BatchOutcome, topic: str, partition: int) -> None:
         if outcome.rated + outcome.duplicates + len(outcome.dead_letters) == 0:
             return  # everything was in the store already
-        self.service.flush(Tracking(position_name(topic, partition), outcome.last_offset))
+        self.service.flush(Tracking(self._position_name(topic, partition), outcome.last_offset))
 
     def _rate(self, message: CdrMessage, outcome: BatchOutcome) -> None:
         try:

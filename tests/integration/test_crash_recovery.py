@@ -19,6 +19,7 @@ from commcredits.application import BillingApplication
 from commcredits.embedded_broker import ensure_topics
 from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.simulate import RunLog, Simulation, report_document
+from consumers.cdr_consumer import topic_incarnation
 from consumers.cdr_rating import position_name
 from producers.event_relay import relay_position_name
 from tests.support import as_lines, simulate_lines
@@ -108,8 +109,14 @@ def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(st
     producer.close()
     last_offset = len(cdrs) - 1
 
+    observer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    observer.partitions_for_topic(unique_topics.cdrs)
+    cdr_position = position_name(unique_topics.cdrs, 0, topic_incarnation(observer, unique_topics.cdrs))
+    observer.close()
+    assert "@" in cdr_position  # the broker gives topic ids
+
     def consumer_position() -> int:
-        return app.recorder.max_tracking_id(position_name(unique_topics.cdrs, 0)) or -1
+        return app.recorder.max_tracking_id(cdr_position) or -1
 
     seen = kill_repeatedly("consumer", store_url, kafka_broker, unique_topics, consumer_position,
                            lambda: consumer_position() == last_offset)
