@@ -141,8 +141,26 @@ def report_without_run_log(pipeline: Pipeline) -> dict:
     return report_document(pipeline.app, pipeline.simulation.log)
 
 
+CDR = {"usage_id": "p-1", "org": "contoso", "user": "alice@contoso.com", "call_type": "user_out",
+       "caller_number": "+14255550100", "destination_number": "+12065550123",
+       "start_time": "2026-01-10T09:00:00Z", "end_time": "2026-01-10T09:05:00Z", "duration_seconds": 300}
+
+
+def cdr(**changes) -> bytes:
+    return orjson.dumps({key: value for key, value in {**CDR, **changes}.items() if value is not None})
+
+
 @pytest.mark.parametrize("value, code", [
     (b"not json", "invalid_input"),
+    (cdr(usage_id=None), "invalid_input"),  # a field missing
+    (cdr(destination_number="12065550123"), "invalid_input"),  # not E.164
+    (cdr(duration_seconds=86401), "invalid_input"),
+    (cdr(end_time="2026-01-10T08:00:00Z"), "invalid_input"),  # ends before it starts
+    (cdr(start_time="2026-01-10T09:00:00"), "invalid_input"),  # no offset
+    (cdr(call_type="telepathy"), "invalid_input"),
+    (cdr(org="fabrikam"), "invalid_input"),  # keyed contoso, says fabrikam
+    (cdr(user="ghost@contoso.com"), "unknown_user"),
+    (cdr(destination_number="+81312345678"), "no_rate"),
     (b"\xff\xfe", "invalid_input"),
     (b"[1, 2]", "invalid_input"),
     (None, "invalid_input"),
@@ -156,10 +174,12 @@ def test_poison_messages_go_to_the_dlq_with_their_code_and_the_partition_goes_on
     pipeline = Pipeline(store, kafka_broker, unique_topics)
     good = (SPEC_EXAMPLES / "01-basics.jsonl").read_bytes().splitlines()
     try:
-        pipeline.producer.send(unique_topics.cdrs, key=b"nowhere", value=value).get(timeout=10)
+        key = b"nowhere" if code == "unknown_organization" else b"contoso"
+        pipeline.feed(good[:8])  # contoso and its users exist
+        pipeline.producer.send(unique_topics.cdrs, key=key, value=value).get(timeout=10)
         pipeline.published += 1
         pipeline.wait_until_consumed()
-        pipeline.feed(good)  # the partition is not blocked
+        pipeline.feed(good[8:])  # the partition is not blocked
         report = pipeline.report()
     finally:
         pipeline.close()
