@@ -8,8 +8,7 @@ users) is all or nothing: every command is decided first, and the changes are sa
 transaction only when none was rejected.
 """
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,12 +100,3 @@ class Admin:
                                    "nothing was saved, run the command again") from None
         except PersistenceError as error:
             raise StoreUnavailable(str(error)) from None
-
-
-@contextmanager
-def opened(store: StoreSettings) -> Iterator[Admin]:
-    admin = Admin(store)
-    try:
-        yield admin
-    finally:
-        admin.close()

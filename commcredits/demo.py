@@ -124,8 +124,7 @@ def _apply(admin: Admin, line: dict, log: RunLog) -> None:
 
 
 def _consumed(pipeline: LivePipeline) -> int:
-    stats = pipeline.consumer.stats
-    return stats.rated + stats.duplicates + stats.dead_letters
+    return pipeline.consumer.stats.handled
 
 
 def _wait_until(condition: Callable[[], bool], pipeline: LivePipeline, what: str) -> None:

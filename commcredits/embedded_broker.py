@@ -69,8 +69,10 @@ class EmbeddedBroker:
 def wait_until_answers(bootstrap_servers: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
+        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
         try:
-            KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=2000).close()
+            KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=2000,
+                             bootstrap_timeout_ms=remaining_ms).close()
             return
         except KafkaError as error:
             if time.monotonic() > deadline:

@@ -19,10 +19,10 @@ from commcredits.pipeline_settings import Topics
 from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
 from commcredits.settings import StoreSettings
-from consumers.cdr_consumer import CdrConsumer
+from consumers.cdr_consumer import MAX_RECORDS_PER_POLL, CdrConsumer
 from consumers.expiry_scheduler import ExpiryScheduler
 from domain.payments import PaymentGateway, SimulatedGateway
-from producers.event_relay import EventRelay
+from producers.event_relay import RELAY_BATCH_EVENTS, EventRelay
 
 log = logging.getLogger("commcredits.run")
 
@@ -73,13 +73,13 @@ class LivePipeline:
             writer = BillingApplication(env=config.store.env)
             self.service = BillingService(writer, rate_card, catalog, config.gateway)
             self.consumer = CdrConsumer(self.service, self.bootstrap_servers, config.topics,
-                                        **({"max_records": config.batch_size} if config.batch_size else {}))
+                                        max_records=config.batch_size or MAX_RECORDS_PER_POLL)
             scheduler = ExpiryScheduler(self.service) if config.expire_by_wall_clock else None
             self._start_thread(CONSUMER, lambda: self.consumer.run(self.stop_requested, scheduler))
         if RELAY in config.roles:
             self.relay = EventRelay(BillingApplication(env=config.store.env), self.bootstrap_servers,
                                     config.topics.events, republish_when_topic_empty=self.broker is not None,
-                                    **({"batch_events": config.batch_size} if config.batch_size else {}))
+                                    batch_events=config.batch_size or RELAY_BATCH_EVENTS)
             self._start_thread(RELAY, lambda: self.relay.run(self.stop_requested))
         log.info("event store: %s; CDRs from %s, rejected CDRs to %s, events to %s", config.store.description,
                  config.topics.cdrs, config.topics.dead_letters, config.topics.events)

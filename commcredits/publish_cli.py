@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Annotated, BinaryIO
 
 import typer
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from commcredits.embedded_broker import ensure_topics
+from commcredits.embedded_broker import BrokerError, ensure_topics, wait_until_answers
 from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
 from producers.cdr_publisher import LineError, PublishError, PublishSummary, publish_cdrs
 
@@ -30,7 +29,7 @@ DEFAULT_PARTITIONS = 4
 # Large reads: every refill of a small buffer gives up the GIL to the producer's I/O thread and
 # waits to get it back; with 8 KiB reads that wait cost ~15% of the publish rate.
 READ_BUFFER_BYTES = 1024 * 1024
-BROKER_ANSWER_TIMEOUT_MS = 10_000
+BROKER_ANSWER_TIMEOUT_S = 10.0  # not the admin client's default 30 s of `ensure_topics`
 PROGRESS_BAR_WIDTH = 24  # characters: the bar and its columns fit in 80
 FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
@@ -76,11 +75,6 @@ def _opened(file: Path) -> Iterator[tuple[BinaryIO, int | None]]:
     with stream:
         size = os.fstat(stream.fileno()).st_size
         yield stream, size if size > 0 else None
-
-
-def _check_broker_answers(bootstrap: str) -> None:
-    """Fail in BROKER_ANSWER_TIMEOUT_MS, not in the admin client's default 30 s of `ensure_topics`."""
-    KafkaAdminClient(bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=BROKER_ANSWER_TIMEOUT_MS).close()
 
 
 def _display_name(file: Path) -> str:
@@ -138,12 +132,12 @@ def publish_cdrs_command(
     file_format = _format_of(file, file_format)
     with _opened(file) as (stream, size):
         try:
-            _check_broker_answers(bootstrap)
+            wait_until_answers(bootstrap, timeout_s=BROKER_ANSWER_TIMEOUT_S)
             ensure_topics(bootstrap, {topic: partitions})
             summary = _publish(stream, size, file_format, _display_name(file), bootstrap, topic, quiet)
         except PublishError as error:
             _fail(f"{file}: {error}", EXIT_USAGE)
-        except KafkaError as error:
+        except (KafkaError, BrokerError) as error:
             _fail(f"the Kafka broker at {bootstrap} failed: {error}", EXIT_BROKER)
     typer.echo(summary.line())
     if summary.failure is not None:

@@ -313,11 +313,12 @@ class BillingService:
         """Learn every organization in creation order, and when their lots fall due."""
         if self._store_is_new:
             return
-        for org in _organizations_in_creation_order(self.app):
+        for org in organizations_in_creation_order(self.app):
             self.account(org)
 
 
-def _organizations_in_creation_order(app: BillingApplication) -> Iterator[str]:
+def organizations_in_creation_order(app: BillingApplication) -> Iterator[str]:
+    """Every organization's id, read from the log's `Opened` events, page by page."""
     topic = get_topic(CreditAccount.Opened)
     start = 1
     while True:

@@ -50,6 +50,11 @@ class ConsumerStats:
     redone_batches: int = 0
     dead_letter_codes: Counter = field(default_factory=Counter)
 
+    @property
+    def handled(self) -> int:
+        """Messages rated, acknowledged as duplicates or parked: all that left the topic for good."""
+        return self.rated + self.duplicates + self.dead_letters
+
     def add(self, outcome: BatchOutcome) -> None:
         self.rated += outcome.rated
         self.duplicates += outcome.duplicates

@@ -48,6 +48,11 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     last_offset: int | None = None
 
+    @property
+    def handled(self) -> int:
+        """Messages whose outcome this batch decided (rated, duplicate or parked)."""
+        return self.rated + self.duplicates + len(self.dead_letters)
+
 
 def position_name(topic: str, partition: int, incarnation: str = "") -> str:
     """The tracking name of a partition's position in the store. `incarnation` is the broker's
@@ -86,7 +91,7 @@ class CdrRater:
         return outcome
 
     def commit(self, outcome: BatchOutcome, topic: str, partition: int) -> None:
-        if outcome.rated + outcome.duplicates + len(outcome.dead_letters) == 0:
+        if outcome.handled == 0:
             return  # everything was in the store already
         self.service.flush(Tracking(self._position_name(topic, partition), outcome.last_offset))
 

@@ -17,7 +17,6 @@ per organization in order. (One relay per store; a second one would publish ever
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventsourcing.persistence import Tracking
@@ -26,7 +25,7 @@ from kafka.partitioner.default import murmur2
 
 from commcredits.application import BillingApplication
 from commcredits.embedded_broker import ensure_topics
-from domain.credit_account import CreditAccount
+from commcredits.service import organizations_in_creation_order
 from producers.event_messages import OrganizationKeys, event_message
 
 log = logging.getLogger("commcredits.relay")
@@ -37,7 +36,6 @@ CONFIRM_TIMEOUT_S = 30.0
 RELAY_LINGER_MS = 5
 TAIL_READ_TIMEOUT_MS = 5000
 DEFAULT_EVENT_PARTITIONS = 4
-ORGANIZATION_PAGE_SIZE = 1000
 
 
 def relay_position_name(topic: str) -> str:
@@ -72,13 +70,10 @@ class EventRelay:
             self.position = 0
         self._learn_organizations()
 
-    def run(self, stop: threading.Event, on_batch: Callable[[RelayStats], None] | None = None) -> None:
+    def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                if self.relay_once():
-                    if on_batch:
-                        on_batch(self.stats)
-                else:
+                if not self.relay_once():
                     stop.wait(RELAY_IDLE_SLEEP_S)
         finally:
             self.close()
@@ -113,16 +108,8 @@ class EventRelay:
 
     def _learn_organizations(self) -> None:
         """Accounts and registries created before our position: their later events need the org."""
-        topic = CreditAccount.Opened.__module__ + ":" + CreditAccount.Opened.__qualname__
-        start = 1
-        while start <= self.position:
-            page = self.app.recorder.select_notifications(start, ORGANIZATION_PAGE_SIZE, stop=self.position,
-                                                          topics=[topic])
-            for notification in page:
-                self.keys.learn(self.app.mapper.to_domain_event(notification).org)
-            if len(page) < ORGANIZATION_PAGE_SIZE:
-                return
-            start = page[-1].id + 1
+        for org in organizations_in_creation_order(self.app):
+            self.keys.learn(org)
 
 
 def read_published_tail(bootstrap_servers: str, topic: str, partitions: list[int]) -> dict[int, int]:

@@ -22,7 +22,7 @@ from commcredits.simulate import RunLog, Simulation, report_document
 from consumers.cdr_consumer import topic_incarnation
 from consumers.cdr_rating import position_name
 from producers.event_relay import relay_position_name
-from tests.support import as_lines, simulate_lines
+from tests.support import simulate_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS_PER_PROCESS = 12  # per store: 24 consumer kills and 24 relay kills in all

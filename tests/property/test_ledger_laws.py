@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
