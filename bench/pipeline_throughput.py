@@ -2,8 +2,9 @@
 
 One run, on the embedded broker, measures:
   (a) raw kafka-python consumption of the CDR topic (no processing): the ceiling;
-  (b) end to end, CDRs per second from the topic to committed events (the CDR consumer with its
-      batches, positions and dead letters), on a file-backed SQLite store and on PostgreSQL;
+  (b) end to end, CDRs per second from the topic to committed events (the CDR consumer as `run`
+      builds it: a shard per partition, batches, positions and dead letters), on a file-backed
+      SQLite store and on PostgreSQL, with one consumer process and with two in one group;
   (c) the event relay, stored events per second to `billing-events.v1`;
 and prints each with its ratio to (a). Group joins and start-up are excluded: the clock starts at
 the first record.
@@ -12,6 +13,7 @@ the first record.
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -30,9 +32,11 @@ from commcredits.embedded_broker import EmbeddedBroker, ensure_topics  # noqa: E
 from commcredits.pipeline_settings import Topics  # noqa: E402
 from commcredits.reference_data import load_catalog, load_rate_card  # noqa: E402
 from commcredits.scenario import encoded, generate  # noqa: E402
+from commcredits.service import BillingService  # noqa: E402
 from commcredits.settings import StoreSettings, sqlite_store, store_from_url  # noqa: E402
 from commcredits.simulate import Simulation  # noqa: E402
 from consumers.cdr_consumer import CdrConsumer  # noqa: E402
+from domain.payments import SimulatedGateway  # noqa: E402
 from producers.event_relay import EventRelay  # noqa: E402
 
 PARTITIONS = 4
@@ -67,19 +71,46 @@ def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
     return elapsed
 
 
-def end_to_end(store: StoreSettings, bootstrap: str, topics: Topics, setup: list[bytes], expected: int) -> float:
+def apply_setup(store: StoreSettings, setup: list[bytes]) -> None:
     app = BillingApplication(env=store.env)
-    simulation = Simulation(app, load_rate_card(None), load_catalog(None))
-    simulation.run(setup)
-    ensure_topics(bootstrap, {topics.dead_letters: 1})
-    consumer = CdrConsumer(simulation.service, bootstrap, topics)
-    stats, started = consumer.stats, None
-    while stats.handled < expected:
-        if consumer.poll_once() and started is None:
-            started = time.perf_counter()
-    elapsed = time.perf_counter() - started
+    Simulation(app, load_rate_card(None), load_catalog(None)).run(setup)
+    app.close()
+
+
+def consume(store: StoreSettings, bootstrap: str, topics: Topics, handled, first_record_at, stop) -> None:
+    """One consumer instance, as `run --role consumer` builds it; counts into shared values."""
+    app = BillingApplication(env=store.env)
+    rate_card, catalog = load_rate_card(None), load_catalog(None)
+    consumer = CdrConsumer(lambda shard: BillingService(app, rate_card, catalog, SimulatedGateway(), shard=shard),
+                           bootstrap, topics)
+    counted = 0
+    while not stop.is_set():
+        if consumer.poll_once():
+            with first_record_at.get_lock():
+                if first_record_at.value == 0:
+                    first_record_at.value = time.time()
+        with handled.get_lock():
+            handled.value += consumer.stats.handled - counted
+        counted = consumer.stats.handled
     consumer.close()
     app.close()
+
+
+def end_to_end(store: StoreSettings, bootstrap: str, topics: Topics, expected: int, instances: int) -> float:
+    """Seconds from the first record polled to the last CDR committed, with `instances`
+    consumer processes in one group (each process uses one core)."""
+    context = multiprocessing.get_context("spawn")
+    handled, first_record_at, stop = context.Value("q", 0), context.Value("d", 0.0), context.Event()
+    workers = [context.Process(target=consume, args=(store, bootstrap, topics, handled, first_record_at, stop))
+               for _ in range(instances)]
+    for worker in workers:
+        worker.start()
+    while handled.value < expected:
+        time.sleep(0.01)
+    elapsed = time.time() - first_record_at.value
+    stop.set()
+    for worker in workers:
+        worker.join(60)
     return elapsed
 
 
@@ -117,19 +148,27 @@ def main() -> None:
         publish(broker.bootstrap_servers, topic, cdrs)
         ceiling = len(cdrs) / raw_consume(broker.bootstrap_servers, topic, len(cdrs))
         rows.append(("(a) kafka-python consume, no processing", len(cdrs), ceiling))
-        stores = [("SQLite file", sqlite_store(Path(workdir) / "events.sqlite")),
-                  ("PostgreSQL", postgres_store(options.postgres))]
-        for name, store in stores:
-            topics = Topics(cdrs=topic, events=f"billing-events.v1.bench.{uuid.uuid4().hex[:6]}",
-                            dead_letters=f"cdr.dlq.v1.bench.{uuid.uuid4().hex[:6]}",
-                            consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
-            seconds = end_to_end(store, broker.bootstrap_servers, topics, setup, len(cdrs))
-            rows.append((f"(b) CDRs topic → committed events, {name}", len(cdrs), len(cdrs) / seconds))
-            events, seconds = relay(store, broker.bootstrap_servers, topics.events)
-            rows.append((f"(c) relay, stored events → topic, {name}", events, events / seconds))
-    print(f"{'measure':<52}{'messages':>10}{'per second':>12}{'ratio to (a)':>14}")
+        fresh_stores = [("SQLite file", lambda run: sqlite_store(Path(workdir) / f"events-{run}.sqlite")),
+                        ("PostgreSQL", lambda run: postgres_store(options.postgres))]
+        for name, fresh_store in fresh_stores:
+            for instances in (1, 2):
+                store = fresh_store(instances)  # the same calls each time: a used store would see duplicates
+                apply_setup(store, setup)
+                topics = Topics(cdrs=f"{topic}.{name[:6].lower()}.{instances}",
+                                events=f"billing-events.v1.bench.{uuid.uuid4().hex[:6]}",
+                                dead_letters=f"cdr.dlq.v1.bench.{uuid.uuid4().hex[:6]}",
+                                consumer_group=f"bench-{uuid.uuid4().hex[:6]}")
+                publish(broker.bootstrap_servers, topics.cdrs, cdrs)
+                ensure_topics(broker.bootstrap_servers, {topics.dead_letters: 1})
+                seconds = end_to_end(store, broker.bootstrap_servers, topics, len(cdrs), instances)
+                rows.append((f"(b) CDR topic → committed events, {name}, {instances} process(es)", len(cdrs),
+                             len(cdrs) / seconds))
+                if instances == 1:
+                    events, seconds = relay(store, broker.bootstrap_servers, topics.events)
+                    rows.append((f"(c) relay, stored events → topic, {name}", events, events / seconds))
+    print(f"{'measure':<66}{'messages':>10}{'per second':>12}{'ratio to (a)':>14}")
     for name, count, rate in rows:
-        print(f"{name:<52}{count:>10,}{rate:>12,.0f}{rate / ceiling:>14.2f}")
+        print(f"{name:<66}{count:>10,}{rate:>12,.0f}{rate / ceiling:>14.2f}")
 
 
 if __name__ == "__main__":

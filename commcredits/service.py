@@ -7,7 +7,7 @@ clock. Changed aggregates collect in a unit of work that `flush()` saves in one 
 """
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -19,9 +19,11 @@ from eventsourcing.utils import get_topic
 
 from commcredits import commands
 from commcredits.application import BillingApplication
+from commcredits.existing_aggregates import existing_aggregates
 from domain.catalog import Catalog
+from commcredits.shard import Shard
 from domain.credit_account import CreditAccount
-from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock
+from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock, engine_clock_id
 from domain.errors import DuplicateOrganization, PaymentDeclined, UnknownOrganization, UnknownUser
 from domain.licence_registry import LicenceRegistry
 from domain.licences import COMMUNICATIONS_CREDITS
@@ -29,10 +31,22 @@ from domain.order import Order
 from domain.payments import PaymentGateway, PaymentMethod, PaymentOutcome
 from domain.rates import RateCard
 from domain.rating import Billing, plan_call
+from domain.timestamps import decode_timestamp
 from domain.usage_claim import UsageClaim
 
 APPLIED, REPEATED, DUPLICATE = "applied", "repeated", "duplicate"
 ORGANIZATION_PAGE_SIZE = 1000
+# What other writers (the admin CLI, an instance that owned a partition before us) change and a
+# rating engine must see: new organizations and lots, payment and recharge settings, users and
+# licences. Calls rated (the bulk of the log) are left out: only the owner of a partition rates them.
+FOLLOWED_TOPICS = sorted(get_topic(event) for event in (
+    CreditAccount.Opened, CreditAccount.CreditsActivated, CreditAccount.FundsAdded,
+    CreditAccount.AutoRechargeConfigured, CreditAccount.PaymentMethodUpdated, CreditAccount.FundsExpired,
+    CreditAccount.RechargeSucceeded, CreditAccount.RechargeFailed,
+    LicenceRegistry.Opened, LicenceRegistry.UserAdded, LicenceRegistry.LicencesAssigned,
+    LicenceRegistry.LicencesRemoved, EngineClock.Started, EngineClock.Advanced))
+CLOCK_TOPICS = frozenset(get_topic(event) for event in (EngineClock.Started, EngineClock.Advanced))
+MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 
 
 @dataclass(order=True, frozen=True, slots=True)
@@ -44,20 +58,23 @@ class _ExpiryDue:
 
 class BillingService:
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
-                 gateway: PaymentGateway, *, store_is_new: bool = False) -> None:
+                 gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None) -> None:
         self.app, self.rate_card, self.catalog, self.gateway = app, rate_card, catalog, gateway
+        self.shard = shard
         self.clock: datetime | None = None
         self._accounts: dict[str, CreditAccount] = {}
+        self._org_of: dict[UUID, str] = {}  # account and registry ids
         self._registries: dict[str, LicenceRegistry] = {}
         self._creation_index: dict[str, int] = {}
         self._expiries: list[_ExpiryDue] = []
         self._scheduled_lots: dict[str, int] = {}
         self._unsaved: dict[UUID, Aggregate] = {}
         self._claimed: set[str] = set()
+        self._unclaimed: set[str] = set()  # usage ids the store had no claim for (this batch)
         self._store_is_new = store_is_new
         self._engine_clock: EngineClock | None = None
-        self._load_clock()
-        self._load_organizations()
+        self._followed_position = 0
+        self._load_from_store()
 
     # ----- the unit of work --------------------------------------------------------------------
 
@@ -68,6 +85,9 @@ class BillingService:
         if self._unsaved or tracking is not None:
             self.app.save(*self._unsaved.values(), tracking=tracking)
             self._unsaved.clear()
+        self._unclaimed.clear()
+        if not self._store_is_new:
+            self._claimed.clear()  # stored now: the store answers (a long-running engine keeps no growing set)
 
     def discard(self) -> None:
         """Forget unsaved changes (after a failed save or an unexpected error): reload from the store."""
@@ -78,9 +98,29 @@ class BillingService:
         self._expiries.clear()
         self._scheduled_lots.clear()
         self._claimed.clear()
+        self._unclaimed.clear()
         self._store_is_new = False
-        self._load_clock()
-        self._load_organizations()
+        self._load_from_store()
+
+    def follow_store(self) -> int:
+        """Catch up with what other writers (the admin CLI; an instance that owned one of our
+        partitions before) stored since we last looked: organizations created, funds added, users
+        and licences changed. A live engine calls it before each batch, so a batch rates with
+        what the store held when it started, organizations created while the engine runs have
+        their funds expired by the wall clock, and stale accounts do not make batches conflict.
+        Does nothing while changes are unsaved. Returns how many organizations were reloaded."""
+        if self._unsaved:
+            return 0
+        reloaded = 0
+        while True:
+            page = self.app.recorder.select_notifications(self._followed_position + 1, ORGANIZATION_PAGE_SIZE,
+                                                          topics=FOLLOWED_TOPICS)
+            for notification in page:
+                reloaded += self._reload_if_stale(notification)
+            if page:
+                self._followed_position = page[-1].id
+            if len(page) < ORGANIZATION_PAGE_SIZE:
+                return reloaded
 
     @property
     def pending_aggregates(self) -> int:
@@ -223,9 +263,21 @@ class BillingService:
     def is_rated(self, usage_id: str) -> bool:
         if usage_id in self._claimed:
             return True
-        if self._store_is_new:
+        if self._store_is_new or usage_id in self._unclaimed:
             return False
         return bool(self.app.recorder.select_events(UsageClaim.create_id(usage_id), limit=1))
+
+    def look_up_usage_ids(self, usage_ids: Iterable[str]) -> None:
+        """Learn in one round trip which of a batch's usage ids the store has rated, so that
+        `is_rated` needs no query per CDR. What it learns holds until the next flush or discard;
+        a claim another writer stores meanwhile makes our save conflict, never doubles a charge."""
+        if self._store_is_new:
+            return
+        ids = {UsageClaim.create_id(usage_id): usage_id for usage_id in usage_ids
+               if usage_id not in self._claimed and usage_id not in self._unclaimed}
+        found = existing_aggregates(self.app.recorder, list(ids))
+        for claim_id, usage_id in ids.items():
+            (self._claimed if claim_id in found else self._unclaimed).add(usage_id)
 
     # ----- steps -------------------------------------------------------------------------------
 
@@ -275,6 +327,7 @@ class BillingService:
 
     def _remember(self, account: CreditAccount, registry: LicenceRegistry | None) -> None:
         self._accounts[account.org] = account
+        self._org_of[account.id] = self._org_of[LicenceRegistry.create_id(account.org)] = account.org
         self._creation_index.setdefault(account.org, len(self._creation_index))
         if registry is not None:
             self._registries[account.org] = registry
@@ -295,26 +348,86 @@ class BillingService:
         except AggregateNotFoundError:
             return None
 
+    @property
+    def _clock_shard(self) -> str:
+        return self.shard.name if self.shard else ""
+
+    def _owns(self, org: str) -> bool:
+        return self.shard is None or self.shard.owns(org)
+
+    def _load_from_store(self) -> None:
+        if not self._store_is_new:
+            self._followed_position = self.app.recorder.max_notification_id() or 0  # before reading: nothing missed
+        self._load_clock()
+        self._load_organizations()
+
     def _load_clock(self) -> None:
-        self._engine_clock = None if self._store_is_new else self._load(ENGINE_CLOCK_ID)
+        """A shard starts from its own clock or the shared one, whichever is later; the shared
+        clock (`simulate`, the admin steps) from the latest of all: the engine's time is the
+        time of the latest command any writer accepted."""
+        self._engine_clock = None if self._store_is_new else self._load(engine_clock_id(self._clock_shard))
         self.clock = self._engine_clock.now if self._engine_clock else None
+        if self._store_is_new:
+            return
+        others = [ENGINE_CLOCK_ID] if self.shard else self._clock_ids()
+        for clock_id in others:
+            clock = self._load(clock_id)
+            if clock is not None:
+                self._adopt_time(clock.now)
+
+    def _clock_ids(self) -> list[UUID]:
+        started = self.app.recorder.select_notifications(1, MAX_CLOCKS, topics=[get_topic(EngineClock.Started)])
+        return [notification.originator_id for notification in started]
+
+    def _adopt_time(self, at: datetime) -> None:
+        """Another writer's clock is later: move ours (expiry steps follow on the next command)."""
+        if self.clock is None or at > self.clock:
+            self.clock = at
 
     def _persist_clock(self) -> None:
         if self.clock is None:
             return
         if self._engine_clock is None:
-            self._engine_clock = EngineClock.start(self.clock)
+            self._engine_clock = EngineClock.start(self.clock, self._clock_shard)
         else:
             self._engine_clock.advance(self.clock)
         if self._engine_clock.pending_events:
             self._unsaved[self._engine_clock.id] = self._engine_clock
 
     def _load_organizations(self) -> None:
-        """Learn every organization in creation order, and when their lots fall due."""
+        """Learn every organization (of our shard) in creation order, and when their lots fall due."""
         if self._store_is_new:
             return
         for org in organizations_in_creation_order(self.app):
-            self.account(org)
+            if self._owns(org):
+                self.account(org)
+
+
+    def _reload_if_stale(self, notification) -> int:
+        if notification.originator_id == ENGINE_CLOCK_ID:
+            if self.shard is not None:
+                self._adopt_time(decode_timestamp(self.app.mapper.to_domain_event(notification).at))
+            return 0
+        if notification.topic in CLOCK_TOPICS:
+            return 0  # a shard's clock, ours or another's
+        org = self._org_of.get(notification.originator_id) or self._org_named_by(notification)
+        if org is None or not self._owns(org):
+            return 0
+        account, registry = self._accounts.get(org), self._registries.get(org)
+        cached = account if notification.originator_id == CreditAccount.create_id(org) else registry
+        if account is not None and (cached is None or cached.version >= notification.originator_version):
+            return 0  # our own write, one already read, or a registry we will load when needed
+        self._accounts.pop(org, None)
+        self._registries.pop(org, None)
+        self.account(org)
+        return 1
+
+    def _org_named_by(self, notification) -> str | None:
+        event = self.app.mapper.to_domain_event(notification)
+        if isinstance(event, (CreditAccount.Opened, LicenceRegistry.Opened)):
+            return event.org
+        aggregate = self._load(notification.originator_id)
+        return getattr(aggregate, "org", None)
 
 
 def organizations_in_creation_order(app: BillingApplication) -> Iterator[str]:

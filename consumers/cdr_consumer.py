@@ -1,32 +1,43 @@
 """The CDR consumer: Kafka partitions in, rated events and partition positions into the store.
 
 Steps, for each partition's batch of a poll:
-1. rate the batch (`consumers.cdr_rating`): skip what the store already holds, rate the rest,
+1. read what other writers (the admin CLI) stored since the last batch;
+2. rate the batch (`consumers.cdr_rating`): skip what the store already holds, rate the rest,
    collect the rejected messages as dead letters;
-2. send the dead letters to the DLQ topic and wait until the broker confirmed every one;
-3. save the batch's events with the partition's new position in one store transaction;
-4. commit the offset to Kafka: a hint for tools, the store's position is what counts.
+3. send the dead letters to the DLQ topic and wait until the broker confirmed every one;
+4. save the batch's events with the partition's new position in one store transaction;
+5. commit the offset to Kafka: a hint for tools, the store's position is what counts.
 
-On assignment each partition is moved to the offset after the store's position. A store conflict
-(another writer changed the same organization) or an unavailable store or broker drops the
-batch's unsaved work and rewinds the partition to the batch's start: the batch is redone. A crash
-between steps 2 and 3 sends those dead letters again on the redo; they carry their source
-partition and offset, so a reader can tell.
+Each partition is rated by a billing service of its own (a shard: the partition's
+organizations, their clock and expiry steps), so instances of one group never write the same
+aggregates. Assignments arrive on kafka-python's IO thread, possibly while a batch is being
+rated: the listener only pauses the new partitions and queues them. The polling thread then
+refreshes the topic metadata (a recreated topic has a new id, hence a new position name), gives
+each partition a freshly loaded service, moves it to the offset after the store's position (the
+beginning when the store has none: the group's offset is a hint, never a reason to skip) and
+resumes it. A store conflict (another writer changed the same organization) or an unavailable
+store or broker drops the batch's unsaved work and rewinds the partition to the batch's start:
+the batch is redone. A crash between steps 3 and 4 sends those dead letters again on the redo;
+they carry their source partition and offset, so a reader can tell.
 """
 
 import logging
+import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from commcredits.pipeline_settings import Topics
 from commcredits.service import BillingService
+from commcredits.shard import Shard
 from consumers.cdr_rating import BatchOutcome, CdrMessage, CdrRater, DeadLetter
 from consumers.expiry_scheduler import TICK_INTERVAL_S, ExpiryScheduler
 
@@ -39,6 +50,7 @@ HEARTBEAT_INTERVAL_MS = 2000
 DLQ_CONFIRM_TIMEOUT_S = 30.0
 DLQ_LINGER_MS = 5
 RETRY_BACKOFF_S = 1.0
+METADATA_REFRESH_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -63,11 +75,21 @@ class ConsumerStats:
         self.batches += 1
 
 
+ServiceForShard = Callable[[Shard], BillingService]
+
+
 class CdrConsumer:
-    def __init__(self, service: BillingService, bootstrap_servers: str, topics: Topics, *,
+    """`services` is either one billing service for every partition (`simulate`-like set-ups
+    and tests, where other lines go through the same service) or a factory that makes one per
+    partition this instance is given (`run`): each partition is then a shard with its own clock
+    and expiry steps, so instances in one group do not write the same aggregates."""
+
+    def __init__(self, services: BillingService | ServiceForShard, bootstrap_servers: str, topics: Topics, *,
                  client_id: str = "commcredits-rater", max_records: int = MAX_RECORDS_PER_POLL) -> None:
-        self.service, self.topics, self.max_records = service, topics, max_records
-        self.rater = CdrRater(service, self.topic_incarnation)
+        self.topics, self.max_records = topics, max_records
+        self._shared_service = services if isinstance(services, BillingService) else None
+        self._service_for: ServiceForShard = services if self._shared_service is None else lambda shard: services
+        self._raters: dict[TopicPartition, CdrRater] = {}
         self.stats = ConsumerStats()
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=topics.consumer_group,
@@ -77,34 +99,93 @@ class CdrConsumer:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
             acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS, allow_auto_create_topics=False)
-        self.consumer.subscribe([topics.cdrs], listener=_StartAtStoredPositions(self))
+        self._gap_rewinds: dict[TopicPartition, int] = {}
+        self._assigned: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
+        self.consumer.subscribe([topics.cdrs], listener=_HandOverAssignments(self.consumer, self._assigned))
 
-    def run(self, stop: threading.Event, scheduler: ExpiryScheduler | None = None) -> None:
-        """Poll and process until `stop` is set; the batch in hand is finished first. The expiry
-        scheduler ticks on this thread between polls, so the store has one writer."""
+    @property
+    def services(self) -> list[BillingService]:
+        """The billing services of the partitions this instance holds (one when shared)."""
+        unique = {id(rater.service): rater.service for rater in self._raters.values()}
+        return list(unique.values())
+
+    def run(self, stop: threading.Event, expiry_clock: Callable[[], datetime] | None = None) -> None:
+        """Poll and process until `stop` is set; the batch in hand is finished first. With an
+        `expiry_clock` (the wall clock in `run`) each shard's expiry step ticks on this thread
+        between polls, so each shard has one writer."""
         next_tick = 0.0
         try:
             while not stop.is_set():
                 self.poll_once()
-                if scheduler is not None and time.monotonic() >= next_tick:
-                    self._tick(scheduler)
+                if expiry_clock is not None and time.monotonic() >= next_tick:
+                    for service in self.services:
+                        self._tick(ExpiryScheduler(service, expiry_clock))
                     next_tick = time.monotonic() + TICK_INTERVAL_S
         finally:
             self.close()
 
     def _tick(self, scheduler: ExpiryScheduler) -> None:
+        service = scheduler.service
         try:
+            service.follow_store()
             if scheduler.tick():
-                log.info("expiry step run at %s", self.service.clock)
+                log.info("expiry step run at %s%s", service.clock, f" ({service.shard.name})" if service.shard else "")
         except (IntegrityError, PersistenceError) as error:
             log.warning("expiry step not saved (%s: %s); tried again at the next tick", type(error).__name__, error)
-            self.service.discard()
+            service.discard()
 
     def poll_once(self) -> int:
         polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
+        repositioned = self._position_assigned_partitions()
         for partition, records in polled.items():
+            if partition in repositioned or partition not in self._raters:
+                continue  # fetched before the partition was moved to its stored position
             self._process(partition, [CdrMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
         return sum(len(records) for records in polled.values())
+
+    def _position_assigned_partitions(self) -> set[TopicPartition]:
+        """Give newly assigned partitions a freshly loaded service, move each to the offset after
+        the store's position, then resume them. On a broker or store failure they stay paused
+        and are tried again after the next poll."""
+        assigned: set[TopicPartition] = set()
+        while not self._assigned.empty():
+            assigned |= self._assigned.get()
+        held = self.consumer.assignment()
+        for gone in set(self._raters) - held:
+            del self._raters[gone]
+        assigned &= held
+        if not assigned:
+            return assigned
+        try:
+            self.refresh_topic_ids()
+            if self._shared_service is not None:
+                self._shared_service.discard()  # another instance may have changed our new organizations
+            for partition in sorted(assigned):
+                rater = self._raters[partition] = self._new_rater(partition)
+                stored = rater.stored_position(partition.topic, partition.partition)
+                if stored is None:
+                    self.consumer.seek_to_beginning(partition)
+                else:
+                    self.consumer.seek(partition, stored + 1)
+        except (PersistenceError, KafkaError) as error:
+            log.warning("could not position %s yet (%s: %s)", _names(assigned), type(error).__name__, error)
+            for partition in assigned:
+                self._raters.pop(partition, None)
+            self._assigned.put(assigned)
+            time.sleep(RETRY_BACKOFF_S)
+            return assigned
+        self.consumer.resume(*assigned)
+        log.info("assigned %s, each from the store's position", _names(assigned))
+        return assigned
+
+    def _new_rater(self, partition: TopicPartition) -> CdrRater:
+        partitions = self.consumer.partitions_for_topic(partition.topic) or {partition.partition}
+        service = self._service_for(Shard(partition.topic, partition.partition, len(partitions)))
+        return CdrRater(service, self.topic_incarnation, self.refresh_topic_ids)
+
+    def refresh_topic_ids(self) -> None:
+        """Fetch the topics' metadata (with their ids) from the broker now, or raise KafkaTimeoutError."""
+        refresh_topic_metadata(self.consumer, METADATA_REFRESH_TIMEOUT_S)
 
     def topic_incarnation(self, topic: str) -> str:
         """The broker's id of the topic (empty when the broker has none): see `position_name`."""
@@ -115,15 +196,34 @@ class CdrConsumer:
         self.producer.close()
 
     def _process(self, partition: TopicPartition, messages: list[CdrMessage]) -> None:
+        rater = self._raters[partition]
         try:
-            outcome = self.rater.rate_batch(messages)
+            if self._rewound_to_gap(rater, partition, messages[0].offset):
+                return
+            rater.service.follow_store()
+            outcome = rater.rate_batch(messages)
             self._send_dead_letters(outcome.dead_letters)
-            self.rater.commit(outcome, partition.topic, partition.partition)
+            rater.commit(outcome, partition.topic, partition.partition)
         except (IntegrityError, PersistenceError, KafkaError) as error:
-            self._redo_later(partition, messages[0].offset, error)
+            self._redo_later(rater.service, partition, messages[0].offset, error)
             return
+        self._gap_rewinds.pop(partition, None)
         self.stats.add(outcome)
         self._hint_offset(partition, outcome.last_offset)
+
+    def _rewound_to_gap(self, rater: CdrRater, partition: TopicPartition, fetched_from: int) -> bool:
+        """A fetch that starts past the store's position would skip messages (the fetch position
+        outlived a topic that was created again, say). Read from the store's position instead,
+        once: if the broker again answers from further on, the gap is real (retention, control
+        records) and the batch is taken."""
+        expected = rater.next_offset(partition.topic, partition.partition, fetched_from)
+        if fetched_from <= expected or self._gap_rewinds.get(partition) == expected:
+            return False
+        log.warning("%s[%d] fetched from offset %d but the store's next is %d: reading from %d",
+                    partition.topic, partition.partition, fetched_from, expected, expected)
+        self.consumer.seek(partition, expected)
+        self._gap_rewinds[partition] = expected
+        return True
 
     def _send_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
         futures = [self.producer.send(self.topics.dead_letters, key=letter.message.key,
@@ -134,11 +234,12 @@ class CdrConsumer:
             for future in futures:
                 future.get(timeout=DLQ_CONFIRM_TIMEOUT_S)  # raises if the broker refused it
 
-    def _redo_later(self, partition: TopicPartition, first_offset: int, error: Exception) -> None:
+    def _redo_later(self, service: BillingService, partition: TopicPartition, first_offset: int,
+                    error: Exception) -> None:
         conflict = isinstance(error, IntegrityError)
         log.warning("batch of %s[%d] from offset %d not saved (%s: %s); redoing it", partition.topic,
                     partition.partition, first_offset, type(error).__name__, error)
-        self.service.discard()
+        service.discard()
         self.consumer.seek(partition, first_offset)
         self.stats.redone_batches += 1
         if not conflict:
@@ -167,17 +268,37 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
             ("source_offset", str(message.offset).encode())]
 
 
-class _StartAtStoredPositions(ConsumerRebalanceListener):
-    def __init__(self, owner: CdrConsumer) -> None:
-        self.owner = owner
+class _HandOverAssignments(ConsumerRebalanceListener):
+    """Runs on kafka-python's IO thread, beside the batch being rated: it must not touch the
+    store or the service. It pauses the new partitions (so nothing is fetched from a position the
+    store has not confirmed) and hands them to the polling thread."""
+
+    def __init__(self, consumer: KafkaConsumer, handover: "queue.SimpleQueue[set[TopicPartition]]") -> None:
+        self.consumer, self.handover = consumer, handover
 
     def on_partitions_revoked(self, revoked) -> None:
-        pass  # batches are saved before the next poll: nothing in flight to give up
+        pass  # a batch saved after the revocation is still exact: the store's position and usage ids decide
 
     def on_partitions_assigned(self, assigned) -> None:
-        self.owner.service.discard()  # another instance may have changed our new organizations
-        for partition in assigned:
-            stored = self.owner.rater.stored_position(partition.topic, partition.partition)
-            if stored is not None:
-                self.owner.consumer.seek(partition, stored + 1)
-        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in sorted(assigned)) or "nothing")
+        if assigned:
+            self.consumer.pause(*assigned)
+            self.handover.put(set(assigned))
+
+
+def refresh_topic_metadata(consumer: KafkaConsumer, timeout_s: float) -> None:
+    """Wait for a metadata response requested after this call (one already in flight may predate
+    a topic's re-creation, so it is waited out first)."""
+    cluster = consumer._client.cluster  # kafka-python has no public "refresh now with a timeout"
+    deadline = time.monotonic() + timeout_s
+    for _ in range(2 if cluster.metadata_refresh_in_progress else 1):
+        done = threading.Event()
+        future = cluster.request_update()
+        future.add_both(lambda _result: done.set())
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            raise KafkaTimeoutError(f"no topic metadata from the broker within {timeout_s:g} s")
+        if future.failed():
+            raise future.exception
+
+
+def _names(partitions) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in sorted(partitions)) or "nothing"

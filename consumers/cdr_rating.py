@@ -11,9 +11,10 @@ Guarantees, for a batch of one partition in offset order:
    and, being deterministic, gives the same result; nothing is lost or charged twice.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from eventsourcing.persistence import Tracking
 
 from commcredits.commands import RateCdr
@@ -62,12 +63,24 @@ def position_name(topic: str, partition: int, incarnation: str = "") -> str:
 
 
 class CdrRater:
-    def __init__(self, service: BillingService, incarnation_of: Callable[[str], str] = lambda topic: "") -> None:
-        self.service, self.incarnation_of = service, incarnation_of
+    def __init__(self, service: BillingService, incarnation_of: Callable[[str], str] = lambda topic: "",
+                 refresh_incarnations: Callable[[], None] = lambda: None) -> None:
+        self.service, self.incarnation_of, self.refresh_incarnations = service, incarnation_of, refresh_incarnations
 
     def stored_position(self, topic: str, partition: int) -> int | None:
         """The last offset of this partition whose outcome is in the store."""
         return self.service.app.recorder.max_tracking_id(self._position_name(topic, partition))
+
+    def next_offset(self, topic: str, partition: int, fetched_from: int) -> int:
+        """The offset this partition must be read from: one past the store's position, 0 when the
+        store has none for the topic as it is now. When a fetch did not start there (rare: a
+        rebalance race, a topic created again whose offsets restart at 0, retention) the topic's
+        id is fetched afresh first, so the answer never rests on a stale id."""
+        stored = self.stored_position(topic, partition)
+        if fetched_from != (0 if stored is None else stored + 1):
+            self.refresh_incarnations()
+            stored = self.stored_position(topic, partition)
+        return 0 if stored is None else stored + 1
 
     def _position_name(self, topic: str, partition: int) -> str:
         return position_name(topic, partition, self.incarnation_of(topic))
@@ -78,6 +91,7 @@ class CdrRater:
             return outcome
         first = messages[0]
         stored = self.stored_position(first.topic, first.partition)
+        self.service.look_up_usage_ids(_usage_ids(m for m in messages if stored is None or m.offset > stored))
         for index, message in enumerate(messages):
             assert (message.topic, message.partition) == (first.topic, first.partition), "one partition per batch"
             outcome.last_offset = message.offset
@@ -128,6 +142,20 @@ def _decode(message: CdrMessage):
         raise InvalidInput(f"message key {message.key!r} is not the CDR's org {cdr.org!r}: CDRs are keyed by "
                            "organization so that each organization's calls stay in order")
     return cdr
+
+
+def _usage_ids(messages: Iterable[CdrMessage]) -> list[str]:
+    """The usage ids of the messages that look like CDRs; the rest fail properly when rated."""
+    usage_ids = []
+    for message in messages:
+        try:
+            document = orjson.loads(message.value) if message.value else None
+        except orjson.JSONDecodeError:
+            continue
+        usage_id = document.get("usage_id") if isinstance(document, dict) else None
+        if isinstance(usage_id, str):
+            usage_ids.append(usage_id)
+    return usage_ids
 
 
 def _merge(first: BatchOutcome, second: BatchOutcome) -> BatchOutcome:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from eventsourcing.persistence import Tracking
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.partitioner.default import murmur2
 
 from commcredits.application import BillingApplication
 from commcredits.embedded_broker import ensure_topics
 from commcredits.service import organizations_in_creation_order
+from commcredits.shard import partition_for_key
 from producers.event_messages import OrganizationKeys, event_message
 
 log = logging.getLogger("commcredits.relay")
@@ -101,7 +101,7 @@ class EventRelay:
         return len(notifications)
 
     def partition_of(self, key: bytes) -> int:
-        return self.partitions[(murmur2(key) & 0x7FFFFFFF) % len(self.partitions)]
+        return self.partitions[partition_for_key(key, len(self.partitions))]
 
     def close(self) -> None:
         self.producer.close()

@@ -32,3 +32,12 @@ def test_the_image_copies_every_package_of_the_distribution():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("domain", "projections", "consumers", "producers", "commcredits"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_the_consumer_scales_out_within_the_cdr_partitions_and_the_relay_does_not():
+    from commcredits.live_pipeline import DEFAULT_CDR_PARTITIONS
+
+    consumer, relay = COMPOSE["services"]["consumer"], COMPOSE["services"]["relay"]
+    assert 1 < consumer["deploy"]["replicas"] <= DEFAULT_CDR_PARTITIONS  # an instance beyond a partition idles
+    assert "container_name" not in consumer  # replicas need names of their own
+    assert relay.get("deploy", {}).get("replicas", 1) == 1  # one relay per store: positions are published once

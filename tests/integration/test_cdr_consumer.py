@@ -12,7 +12,9 @@ from commcredits.embedded_broker import ensure_topics
 from commcredits.reference_data import load_catalog
 from commcredits.simulate import Simulation, report_document
 from consumers.cdr_consumer import CdrConsumer
-from tests.support import SPEC_EXAMPLES, SPEC_RATES
+from kafka.structs import OffsetAndMetadata
+
+from tests.support import SPEC_EXAMPLES, SPEC_RATES, simulate_lines
 
 EXAMPLES = sorted(path.stem for path in SPEC_EXAMPLES.glob("*.jsonl"))
 WAIT_FOR_CONSUMER_S = 60.0
@@ -133,6 +135,81 @@ def test_a_restarted_consumer_resumes_at_the_stores_position_not_kafkas(store, k
     second.close()
     assert after["organizations"] == before["organizations"]
     assert after["calls"] == before["calls"]
+
+
+def setup_then_calls() -> tuple[list[bytes], list[bytes]]:
+    """01-basics up to its first administrative line after the calls: set-up lines, then CDRs only."""
+    lines = (SPEC_EXAMPLES / "01-basics.jsonl").read_bytes().splitlines()
+    first_cdr = next(index for index, line in enumerate(lines) if is_cdr_line(line))
+    calls = []
+    for line in lines[first_cdr:]:
+        if not is_cdr_line(line):
+            break
+        calls.append(line)
+    assert len(calls) >= 6, "the example changed: these tests need a run of calls"
+    return lines[:first_cdr], calls
+
+
+def publish_calls(pipeline: Pipeline, calls: list[bytes]) -> None:
+    for raw in calls:
+        pipeline.producer.send(pipeline.topics.cdrs, key=org_key(raw), value=raw)
+    pipeline.producer.flush()
+    pipeline.published += len(calls)
+
+
+def wait_until_assigned(consumer: CdrConsumer) -> TopicPartition:
+    deadline = time.monotonic() + 30
+    while not consumer.consumer.assignment() or consumer.consumer.paused():
+        assert time.monotonic() < deadline, "no partition assigned"
+        consumer.poll_once()
+    (partition,) = consumer.consumer.assignment()
+    return partition
+
+
+def test_a_group_offset_ahead_of_the_store_skips_nothing(store, kafka_broker, unique_topics):
+    """The group's committed offset says 5 calls are done, the store says none: all are rated."""
+    setup, calls = setup_then_calls()
+    pipeline = Pipeline(store, kafka_broker, unique_topics)
+    try:
+        pipeline.simulation.run(setup)
+        publish_calls(pipeline, calls)
+        hint = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id=unique_topics.consumer_group,
+                             enable_auto_commit=False)
+        partition = TopicPartition(unique_topics.cdrs, 0)
+        hint.assign([partition])
+        hint.commit({partition: OffsetAndMetadata(5, "", -1)})
+        hint.close()
+        pipeline.wait_until_consumed()
+        report = report_without_run_log(pipeline)
+        assert pipeline.consumer.stats.handled == len(calls)  # each call once (the run has a duplicate)
+    finally:
+        pipeline.close()
+    expected = simulate_lines(setup + calls)
+    assert report["calls"] == expected["calls"]
+    assert report["organizations"] == expected["organizations"]
+
+
+def test_a_fetch_that_jumps_past_the_stores_position_is_read_from_the_stores_position(store, kafka_broker,
+                                                                                        unique_topics):
+    """A fetch position that outlived its topic (a recreated topic, a stale seek) must not skip
+    calls: the consumer goes back to the offset after the store's position."""
+    setup, calls = setup_then_calls()
+    pipeline = Pipeline(store, kafka_broker, unique_topics)
+    try:
+        pipeline.simulation.run(setup)
+        partition = wait_until_assigned(pipeline.consumer)
+        publish_calls(pipeline, calls[:2])
+        pipeline.wait_until_consumed()
+        publish_calls(pipeline, calls[2:])
+        pipeline.consumer.consumer.seek(partition, 4)  # offsets 2 and 3 would be skipped
+        pipeline.wait_until_consumed()
+        report = report_without_run_log(pipeline)
+        assert pipeline.consumer.stats.handled == len(calls)  # each call once (the run has a duplicate)
+    finally:
+        pipeline.close()
+    expected = simulate_lines(setup + calls)
+    assert report["calls"] == expected["calls"]
+    assert report["organizations"] == expected["organizations"]
 
 
 def report_without_run_log(pipeline: Pipeline) -> dict:

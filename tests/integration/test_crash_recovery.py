@@ -46,7 +46,7 @@ def database_url(store_kind: str, tmp_path: Path, schema: str | None) -> str:
     return f"sqlite:///{tmp_path / 'events.sqlite'}" if store_kind == "sqlite" else f"{POSTGRES_URL}?schema={schema}"
 
 
-def start(role: str, url: str, broker, topics, restart: int) -> subprocess.Popen:
+def start(role: str, url: str, broker, topics, restart: int, log: Path) -> subprocess.Popen:
     environment = {**os.environ, "COMMCREDITS_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                    "COMMCREDITS_CDR_TOPIC": topics.cdrs, "COMMCREDITS_DLQ_TOPIC": topics.dead_letters,
                    "COMMCREDITS_EVENTS_TOPIC": topics.events,
@@ -55,17 +55,26 @@ def start(role: str, url: str, broker, topics, restart: int) -> subprocess.Popen
                    "COMMCREDITS_CONSUMER_GROUP": f"{topics.consumer_group}.{restart}"}
     return subprocess.Popen([sys.executable, "-m", "commcredits.cli", "run", "--role", role, "--no-wall-clock-expiry",
                              "--batch-size", str(BATCH_SIZE)],
-                            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=environment, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
-def kill_repeatedly(role: str, url: str, broker, topics, progress, done) -> list[int]:
+def wait_until_started(process: subprocess.Popen, log: Path) -> None:
+    """A SIGTERM that arrives while Python is still importing ends the process the default way
+    (-15), before `run` has installed its handler: wait for `run`'s start-up line first."""
+    deadline = time.monotonic() + FINISH_TIMEOUT_S
+    while b"event store:" not in log.read_bytes():
+        assert time.monotonic() < deadline and process.poll() is None, "the process did not start"
+        time.sleep(0.05)
+
+
+def kill_repeatedly(role: str, url: str, broker, topics, progress, done, logs: Path) -> list[int]:
     """SIGKILL the process at a random moment once it is making progress, KILLS_PER_PROCESS
     times; then let it finish. Returns the progress seen at each kill."""
     rng = random.Random(20261126)
     seen = []
     for restart in range(KILLS_PER_PROCESS):
         before = progress()
-        process = start(role, url, broker, topics, restart)
+        process = start(role, url, broker, topics, restart, logs / f"{role}-{restart}.log")
         deadline = time.monotonic() + FINISH_TIMEOUT_S
         while progress() == before and not done():
             assert time.monotonic() < deadline and process.poll() is None, f"{role} makes no progress"
@@ -74,7 +83,9 @@ def kill_repeatedly(role: str, url: str, broker, topics, progress, done) -> list
         process.send_signal(signal.SIGKILL)
         process.wait()
         seen.append(progress())
-    process = start(role, url, broker, topics, KILLS_PER_PROCESS)
+    final_log = logs / f"{role}-final.log"
+    process = start(role, url, broker, topics, KILLS_PER_PROCESS, final_log)
+    wait_until_started(process, final_log)
     deadline = time.monotonic() + FINISH_TIMEOUT_S
     while not done():
         assert time.monotonic() < deadline, f"not finished; progress {progress()}"
@@ -91,7 +102,8 @@ def store_url(request, tmp_path):
     return database_url(request.param, tmp_path, schema)
 
 
-def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(store_url, kafka_broker, unique_topics):
+def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(store_url, kafka_broker, unique_topics,
+                                                                             tmp_path):
     from commcredits.settings import store_from_url
 
     store = store_from_url(store_url)
@@ -119,7 +131,7 @@ def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(st
         return app.recorder.max_tracking_id(cdr_position) or -1
 
     seen = kill_repeatedly("consumer", store_url, kafka_broker, unique_topics, consumer_position,
-                           lambda: consumer_position() == last_offset)
+                           lambda: consumer_position() == last_offset, tmp_path)
     assert len({position for position in seen if 0 <= position < last_offset}) >= 5, (
         f"the kills should land while CDRs are being rated: positions at the kills {seen}")
 
@@ -132,7 +144,7 @@ def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(st
 
     last_event = app.recorder.max_notification_id()
     seen = kill_repeatedly("relay", store_url, kafka_broker, unique_topics, relay_position,
-                           lambda: relay_position() >= last_event)
+                           lambda: relay_position() >= last_event, tmp_path)
     assert len({position for position in seen if 0 < position < last_event}) >= 5, (
         f"the kills should land while events are being relayed: positions at the kills {seen}")
     published = Counter(published_positions(kafka_broker, unique_topics.events))
