@@ -112,15 +112,19 @@ class BillingService:
         if self._unsaved:
             return 0
         reloaded = 0
+        # Ids become visible in order (eventsourcing serialises inserts), so what is below the
+        # log's end now has been read once this loop ends: the next look starts there, not at
+        # the last followed event (calls rated in between would be scanned again and again).
+        end = self.app.recorder.max_notification_id() or 0
         while True:
             page = self.app.recorder.select_notifications(self._followed_position + 1, ORGANIZATION_PAGE_SIZE,
-                                                          topics=FOLLOWED_TOPICS)
+                                                          stop=end, topics=FOLLOWED_TOPICS)
             for notification in page:
                 reloaded += self._reload_if_stale(notification)
-            if page:
-                self._followed_position = page[-1].id
             if len(page) < ORGANIZATION_PAGE_SIZE:
+                self._followed_position = max(self._followed_position, end)
                 return reloaded
+            self._followed_position = page[-1].id
 
     @property
     def pending_aggregates(self) -> int:

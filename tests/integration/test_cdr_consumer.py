@@ -77,6 +77,12 @@ class Pipeline:
         self.producer.close()
         self.app.close()
 
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 def dead_letters(broker, topic: str) -> list:
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, consumer_timeout_ms=2000)
@@ -169,8 +175,7 @@ def wait_until_assigned(consumer: CdrConsumer) -> TopicPartition:
 def test_a_group_offset_ahead_of_the_store_skips_nothing(store, kafka_broker, unique_topics):
     """The group's committed offset says 5 calls are done, the store says none: all are rated."""
     setup, calls = setup_then_calls()
-    pipeline = Pipeline(store, kafka_broker, unique_topics)
-    try:
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
         pipeline.simulation.run(setup)
         publish_calls(pipeline, calls)
         hint = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id=unique_topics.consumer_group,
@@ -179,14 +184,8 @@ def test_a_group_offset_ahead_of_the_store_skips_nothing(store, kafka_broker, un
         hint.assign([partition])
         hint.commit({partition: OffsetAndMetadata(5, "", -1)})
         hint.close()
-        pipeline.wait_until_consumed()
-        report = report_without_run_log(pipeline)
-        assert pipeline.consumer.stats.handled == len(calls)  # each call once (the run has a duplicate)
-    finally:
-        pipeline.close()
-    expected = simulate_lines(setup + calls)
-    assert report["calls"] == expected["calls"]
-    assert report["organizations"] == expected["organizations"]
+        report = report_when_each_call_handled_once(pipeline, calls)
+    assert_as_simulate(report, setup + calls)
 
 
 def test_a_fetch_that_jumps_past_the_stores_position_is_read_from_the_stores_position(store, kafka_broker,
@@ -194,20 +193,25 @@ def test_a_fetch_that_jumps_past_the_stores_position_is_read_from_the_stores_pos
     """A fetch position that outlived its topic (a recreated topic, a stale seek) must not skip
     calls: the consumer goes back to the offset after the store's position."""
     setup, calls = setup_then_calls()
-    pipeline = Pipeline(store, kafka_broker, unique_topics)
-    try:
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
         pipeline.simulation.run(setup)
         partition = wait_until_assigned(pipeline.consumer)
         publish_calls(pipeline, calls[:2])
         pipeline.wait_until_consumed()
         publish_calls(pipeline, calls[2:])
         pipeline.consumer.consumer.seek(partition, 4)  # offsets 2 and 3 would be skipped
-        pipeline.wait_until_consumed()
-        report = report_without_run_log(pipeline)
-        assert pipeline.consumer.stats.handled == len(calls)  # each call once (the run has a duplicate)
-    finally:
-        pipeline.close()
-    expected = simulate_lines(setup + calls)
+        report = report_when_each_call_handled_once(pipeline, calls)
+    assert_as_simulate(report, setup + calls)
+
+
+def report_when_each_call_handled_once(pipeline: Pipeline, calls: list[bytes]) -> dict:
+    pipeline.wait_until_consumed()
+    assert pipeline.consumer.stats.handled == len(calls)  # each call once (the run has a duplicate)
+    return report_without_run_log(pipeline)
+
+
+def assert_as_simulate(report: dict, lines: list[bytes]) -> None:
+    expected = simulate_lines(lines)
     assert report["calls"] == expected["calls"]
     assert report["organizations"] == expected["organizations"]
 
