@@ -1,0 +1,76 @@
+"""Applying events to a projection exactly once.
+
+A projection is a pure function of the event sequence with tables of its own: `tables` (its
+`CREATE TABLE IF NOT EXISTS` statements), `event_types` (the record types it reads) and
+`apply(cursor, record)`. The projector applies a batch of records and moves the projection's
+position in one transaction, skipping records at or below the position: a batch read twice
+(a crash before the commit, a topic replayed) changes nothing the second time.
+
+A stream is where the records come from: the store's log is one stream, ordered by position;
+each partition of `billing-events.v1` is another (a partition keeps its organizations' events
+in store order, so its positions increase too).
+"""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from projections.records import EventRecord
+from projections.view_database import POSITIONS_TABLE, ViewCursor, ViewDatabase
+
+
+class Projection(Protocol):
+    name: str
+    tables: Sequence[str]
+    event_types: frozenset[str]
+
+    def apply(self, cursor: ViewCursor, record: EventRecord) -> None: ...
+
+
+class ConcurrentProjector(RuntimeError):
+    """Another projector moved this projection's position since we read it."""
+
+
+class Projector:
+    def __init__(self, projection: Projection, database: ViewDatabase) -> None:
+        self.projection, self.database = projection, database
+        with database.transaction() as cursor:
+            for statement in projection.tables:
+                cursor.execute(statement)
+
+    def tracking_key(self, stream: str = "") -> str:
+        return f"{self.projection.name}@{stream}" if stream else self.projection.name
+
+    def position(self, stream: str = "") -> int:
+        return self.database.position(self.tracking_key(stream))
+
+    def apply(self, records: Sequence[EventRecord], *, up_to: int | None = None, stream: str = "") -> int:
+        """Apply the records above the stream's position, in their order, and move the position
+        to the last record's (or to `up_to`, the end of what was read, when that is further: the
+        records are filtered by type). Returns how many were applied."""
+        key, applied = self.tracking_key(stream), 0
+        with self.database.transaction() as cursor:
+            row = cursor.execute(f"SELECT position FROM {POSITIONS_TABLE} WHERE projection = ?", (key,)).fetchone()
+            start = row[0] if row else 0
+            position = start
+            for record in records:
+                if record.position <= position:
+                    continue
+                if record.type in self.projection.event_types:
+                    self.projection.apply(cursor, record)
+                    applied += 1
+                position = record.position
+            if up_to is not None and up_to > position:
+                position = up_to
+            if position != start:
+                _move(cursor, key, start, position, exists=row is not None)
+        return applied
+
+
+def _move(cursor: ViewCursor, key: str, start: int, position: int, *, exists: bool) -> None:
+    if exists:
+        cursor.execute(f"UPDATE {POSITIONS_TABLE} SET position = ? WHERE projection = ? AND position = ?",
+                       (position, key, start))
+        if cursor.rowcount != 1:
+            raise ConcurrentProjector(f"{key} moved past {start} while this batch was applied")
+    else:
+        cursor.execute(f"INSERT INTO {POSITIONS_TABLE} (projection, position) VALUES (?, ?)", (key, position))
