@@ -54,6 +54,7 @@ class Admin:
     """Runs administrator steps against the store; one instance per CLI invocation."""
 
     def __init__(self, store: StoreSettings, gateway: PaymentGateway | None = None) -> None:
+        self.store = store
         try:
             self.app = BillingApplication(env=store.env)
             self.service = BillingService(self.app, load_rate_card(None), load_catalog(None),

@@ -18,10 +18,10 @@ import orjson
 import typer
 
 from commcredits.admin import Admin, ConcurrentUpdate, StoreUnavailable
-from commcredits.balance_view import auto_recharge_text, balance_document, payment_text, render_balance
+from commcredits.balance_page import auto_recharge_text, payment_text, read_balance_page, render_balance
 from commcredits.service import REPEATED
 from commcredits.settings import SettingsError, store_from_environment
-from domain.errors import DomainError
+from domain.errors import DomainError, UnknownOrganization
 from domain.timestamps import format_timestamp, parse_timestamp
 
 EXIT_REJECTED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
@@ -211,9 +211,13 @@ def balance(
     org: OrgArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the shape of simulate's organizations).")] = False,
 ) -> None:
-    """Show an organization's balance, lots, auto-recharge and totals."""
+    """Show an organization's balance, lots, funds expiring soon, auto-recharge and its last
+    attempt, this month's pools with their capacity, and totals (from the balance view, brought
+    up to date with the store first)."""
     with _admin() as admin:
-        document = balance_document(admin.account(org))
+        document = read_balance_page(admin.app, admin.store, org, datetime.now(timezone.utc))
+        if document is None:
+            raise UnknownOrganization(org)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
     else:

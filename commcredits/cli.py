@@ -93,6 +93,10 @@ from commcredits import publish_cli  # noqa: E402  (publish-cdrs: docs/pipeline-
 
 publish_cli.register(app)
 
+from commcredits import project_cli  # noqa: E402  (project: the read models)
+
+project_cli.register(app)
+
 
 def main() -> None:
     app()

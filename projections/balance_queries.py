@@ -19,7 +19,7 @@ EXPIRY_WINDOWS_DAYS = (30, 60, 90)
 _ACCOUNT_COLUMNS = ("org", "currency", "credits_active", "balance", *TOTALS, "auto_recharge", "suspended",
                     "recharges_triggered", "recharges_succeeded", "recharges_failed", "depletions",
                     "last_recharge_at", "last_recharge_outcome", "last_recharge_detail", "name", "commerce",
-                    "last_position")
+                    "country", "payment", "last_position")
 
 
 def organizations(database: ViewDatabase, view: BalanceView) -> list[str]:
@@ -53,7 +53,9 @@ def organization_report(database: ViewDatabase, view: BalanceView, org: str) -> 
 
 def balance_page(database: ViewDatabase, view: BalanceView, org: str, catalog: Catalog,
                  now: datetime) -> dict[str, Any] | None:
-    """What an administrator asks about an organization's credit at `now`."""
+    """What an administrator asks about an organization's credit at `now`: the SPEC §11 entry,
+    who the organization is and how it pays, funds expiring soon, this month's pools with their
+    capacity, and the last recharge attempt."""
     report = organization_report(database, view, org)
     if report is None:
         return None
@@ -63,17 +65,16 @@ def balance_page(database: ViewDatabase, view: BalanceView, org: str, catalog: C
     used = report["pools"].get(month, {})
     capacity = pool_capacity(database, view, org, catalog)
     return {
-        "org": org, "name": account["name"], "commerce": account["commerce"], "as_of_position": account["last_position"],
-        "currency": report["currency"], "balance": report["balance"], "credits_active": report["credits_active"],
-        "lots": open_lots,
+        "org": org, "name": account["name"], "country": account["country"], "commerce": account["commerce"],
+        "payment": orjson.loads(account["payment"]) if account["payment"] else None,
+        **report,
         "expiring": {f"{days}_days": format_money(expiring_within(open_lots, now, days)) for days in EXPIRY_WINDOWS_DAYS},
-        "auto_recharge": report["auto_recharge"],
+        "this_month": {"month": month, "pools": {pool: {"used": used.get(pool, 0), "capacity": capacity.get(pool, 0)}
+                                                 for pool in sorted(set(used) | set(capacity))}},
         "last_recharge": None if account["last_recharge_at"] is None else {
             "at": account["last_recharge_at"], "outcome": account["last_recharge_outcome"],
             "detail": account["last_recharge_detail"]},
-        "pools": {"month": month, "by_pool": {pool: {"used": used.get(pool, 0), "capacity": capacity.get(pool, 0)}
-                                              for pool in sorted(set(used) | set(capacity))}},
-        "totals": report["totals"], "recharges": report["recharges"], "depleted": report["depleted"],
+        "as_of_position": account["last_position"],
     }
 
 

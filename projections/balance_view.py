@@ -28,7 +28,7 @@ class BalanceView:
             "registry_id TEXT UNIQUE, name TEXT NOT NULL, country TEXT NOT NULL, currency TEXT NOT NULL, "
             "commerce TEXT NOT NULL, credits_active INTEGER NOT NULL, balance TEXT NOT NULL, "
             + ", ".join(f"{total} TEXT NOT NULL" for total in TOTALS) + ", "
-            "auto_recharge TEXT NOT NULL, suspended INTEGER NOT NULL, last_recharge_at TEXT, last_recharge_outcome TEXT, "
+            "auto_recharge TEXT NOT NULL, payment TEXT, suspended INTEGER NOT NULL, last_recharge_at TEXT, last_recharge_outcome TEXT, "
             "last_recharge_detail TEXT, recharges_triggered INTEGER NOT NULL, recharges_succeeded INTEGER NOT NULL, "
             "recharges_failed INTEGER NOT NULL, depletions INTEGER NOT NULL, last_position BIGINT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.lots} (org TEXT NOT NULL, lot_number INTEGER NOT NULL, "
@@ -72,6 +72,7 @@ class BalanceView:
 
     def _activated(self, cursor: ViewCursor, record: EventRecord) -> None:
         self._set_auto_recharge(cursor, record, credits_active=True)
+        self._set_payment(cursor, record)
 
     def _configured(self, cursor: ViewCursor, record: EventRecord) -> None:
         self._set_auto_recharge(cursor, record)
@@ -86,6 +87,13 @@ class BalanceView:
     def _payment_updated(self, cursor: ViewCursor, record: EventRecord) -> None:
         cursor.execute(f"UPDATE {self.accounts} SET suspended = 0, last_position = ? WHERE org = ?",
                        (record.position, self._org(cursor, record)))
+        self._set_payment(cursor, record)
+
+    def _set_payment(self, cursor: ViewCursor, record: EventRecord) -> None:
+        payment = record.data.get("payment")
+        cursor.execute(f"UPDATE {self.accounts} SET payment = ? WHERE org = ?",
+                       (None if payment is None else orjson.dumps(payment, option=orjson.OPT_SORT_KEYS).decode(),
+                        self._org(cursor, record)))
 
     def _funds_added(self, cursor: ViewCursor, record: EventRecord) -> None:
         data, org = record.data, self._org(cursor, record)

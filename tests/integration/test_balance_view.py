@@ -159,9 +159,10 @@ def test_the_balance_page_shows_this_months_pools_with_their_capacity_and_the_la
         app.close()
     # 01-basics: alice and bob hold a domestic calling plan in the US (3000 minutes each, SPEC §5)
     # and drew 5 minutes from the pool in January.
-    assert page["pools"] == {"month": "2026-01", "by_pool": {"DOMESTIC/US": {"used": 5, "capacity": 6000}}}
+    assert page["this_month"] == {"month": "2026-01", "pools": {"DOMESTIC/US": {"used": 5, "capacity": 6000}}}
     assert page["last_recharge"]["outcome"] == "succeeded"
     assert page["last_recharge"]["at"] == "2026-01-06T13:00:00Z"
     assert page["balance"] == "23.7700"
-    assert [lot["source"] for lot in page["lots"]] == ["auto_recharge"]  # the order's lot is used up
+    assert [(lot["source"], lot["remaining"]) for lot in page["lots"]] == [("order", "0.0000"),
+                                                                            ("auto_recharge", "23.7700")]
     assert page["expiring"] == {"30_days": "0.0000", "60_days": "0.0000", "90_days": "0.0000"}

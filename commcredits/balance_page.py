@@ -1,13 +1,25 @@
-"""An organization's credit position read from its account aggregate, for `commcredits balance`.
+"""`commcredits balance`: an organization's credit position as a page or JSON.
 
-The JSON has the shape of an organization in `simulate`'s report (SPEC §11), plus who the
-organization is and how it pays, so the two can be compared line for line.
+`read_balance_page` brings the balance view (`projections.balance_view`) up to the end of the
+store's log and reads the organization from it. `balance_document` reads the same figures from
+the account aggregate: the two are compared by tests (and by the audit). The JSON has the shape
+of an organization in `simulate`'s report (SPEC §11), plus who the organization is and how it
+pays, so they can be compared line for line.
 """
 
 from datetime import datetime
 from typing import Any
 
+from commcredits.application import BillingApplication
+from commcredits.reference_data import load_catalog
+from commcredits.settings import StoreSettings
 from domain.credit_account import CreditAccount
+from projections.balance_queries import balance_page
+from projections.balance_view import BalanceView
+from projections.projector import Projector
+from projections.runner import catch_up
+from projections.sources import StoreLog
+from projections.view_database import ViewDatabase
 from domain.money import format_money
 from domain.timestamps import format_timestamp
 
@@ -39,6 +51,17 @@ def balance_document(account: CreditAccount) -> dict[str, Any]:
     }
 
 
+def read_balance_page(app: BillingApplication, store: StoreSettings, org: str, now: datetime) -> dict[str, Any] | None:
+    """The balance page of `org` at `now` (None: no such organization), from an up-to-date view."""
+    database = ViewDatabase.for_store(store)
+    try:
+        view = BalanceView()
+        catch_up(Projector(view, database), StoreLog(app))
+        return balance_page(database, view, org, load_catalog(None), now)
+    finally:
+        database.close()
+
+
 def render_balance(document: dict[str, Any], now: datetime) -> str:
     """A readable page; lots past their expiry that the engine has not yet expired are flagged."""
     currency = document["currency"]
@@ -57,6 +80,18 @@ def render_balance(document: dict[str, Any], now: datetime) -> str:
             overdue = "  (past expiry: removed at the engine's next step)" if lot["expires_at"] <= format_timestamp(now) else ""
             lines.append(f"  {lot['remaining']:>14} of {lot['amount']:>14}  {lot['source']:<13} "
                          f"added {lot['added_at']}  expires {lot['expires_at']}{overdue}")
+    expiring = document.get("expiring")
+    if expiring and any(value != "0.0000" for value in expiring.values()):
+        lines.append("Expiring: " + ", ".join(f"{value} {currency} within {key.split('_')[0]} days"
+                                             for key, value in expiring.items()))
+    this_month = document.get("this_month")
+    if this_month and this_month["pools"]:
+        lines.append(f"Included minutes in {this_month['month']}:")
+        for pool, figures in this_month["pools"].items():
+            lines.append(f"  {pool:<18} {figures['used']:>8} used of {figures['capacity']:>8}")
+    last = document.get("last_recharge")
+    if last:
+        lines.append(f"Last recharge: {last['outcome']} at {last['at']} ({last['detail']})")
     totals = document["totals"]
     lines.append("Totals: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in totals.items()))
     recharges = document["recharges"]

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from commcredits.balance_view import balance_document, render_balance
+from commcredits.balance_page import balance_document, render_balance
 from domain.auto_recharge import DISABLED
 from domain.credit_account import CreditAccount
 from domain.payments import AgreementPayment, SimulatedGateway
