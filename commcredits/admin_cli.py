@@ -18,7 +18,8 @@ import orjson
 import typer
 
 from commcredits.admin import Admin, ConcurrentUpdate, StoreUnavailable
-from commcredits.balance_page import auto_recharge_text, payment_text, read_balance_page, render_balance
+from commcredits.balance_page import (auto_recharge_text, balance_as_of, payment_text, read_balance_page,
+                                     render_balance)
 from commcredits.service import REPEATED
 from commcredits.settings import SettingsError, store_from_environment
 from domain.errors import DomainError, UnknownOrganization
@@ -210,18 +211,27 @@ def set_payment_method(
 def balance(
     org: OrgArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the shape of simulate's organizations).")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Show the account as it stood at this time "
+                                                                 "(ISO 8601 with offset), from the event history.")] = None,
 ) -> None:
     """Show an organization's balance, lots, funds expiring soon, auto-recharge and its last
     attempt, this month's pools with their capacity, and totals (from the balance view, brought
     up to date with the store first)."""
+    moment = _parse_at(as_of) if as_of else None
     with _admin() as admin:
-        document = read_balance_page(admin.app, admin.store, org, datetime.now(timezone.utc))
+        if moment is None:
+            document = read_balance_page(admin.app, admin.store, org, datetime.now(timezone.utc))
+        else:
+            document = balance_as_of(admin.app, org, moment)
+        if document is None and moment is not None and admin.service.account(org) is not None:
+            _fail(f"unknown_organization: organization {org!r} was not opened yet at {format_timestamp(moment)}",
+                  EXIT_REJECTED)
         if document is None:
             raise UnknownOrganization(org)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
     else:
-        typer.echo(render_balance(document, datetime.now(timezone.utc)), nl=False)
+        typer.echo(render_balance(document, moment or datetime.now(timezone.utc)), nl=False)
 
 
 # ----- helpers ---------------------------------------------------------------------------------
@@ -246,6 +256,13 @@ def _run(admin: Admin, line: dict[str, Any]) -> str:
         typer.echo(f"commcredits: note: the engine's clock is at {format_timestamp(clock)}, after --at "
                    f"{format_timestamp(asked)}; applied at {format_timestamp(clock)}", err=True)
     return outcome
+
+
+def _parse_at(text: str) -> datetime:
+    try:
+        return parse_timestamp(text, field="--as-of")
+    except DomainError as error:
+        _fail(str(error), EXIT_USAGE)
 
 
 def _line(line_type: str, at: Optional[str], **fields: Any) -> dict[str, Any]:

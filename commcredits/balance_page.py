@@ -14,14 +14,14 @@ from commcredits.application import BillingApplication
 from commcredits.reference_data import load_catalog
 from commcredits.settings import StoreSettings
 from domain.credit_account import CreditAccount
-from projections.balance_queries import balance_page
+from projections.balance_queries import EXPIRY_WINDOWS_DAYS, balance_page, expiring_within
 from projections.balance_view import BalanceView
 from projections.projector import Projector
 from projections.runner import catch_up
 from projections.sources import StoreLog
 from projections.view_database import ViewDatabase
 from domain.money import format_money
-from domain.timestamps import format_timestamp
+from domain.timestamps import decode_timestamp, format_timestamp
 
 
 def balance_document(account: CreditAccount) -> dict[str, Any]:
@@ -60,6 +60,37 @@ def read_balance_page(app: BillingApplication, store: StoreSettings, org: str, n
         return balance_page(database, view, org, load_catalog(None), now)
     finally:
         database.close()
+
+
+def balance_as_of(app: BillingApplication, org: str, as_of: datetime) -> dict[str, Any] | None:
+    """The organization's account as it stood at `as_of` (business time: the `at` of its events),
+    rebuilt from the event history: the account at the last version whose event happened at or
+    before `as_of` (None: no such organization, or not yet opened then). An account's events are
+    in time order (every writer's clock adopts the others'), so the version is found by binary
+    search, reading one event per step, whatever the length of the history."""
+    account_id = CreditAccount.create_id(org)
+    last = app.recorder.select_events(account_id, desc=True, limit=1)
+    if not last:
+        return None
+    low, high = 0, last[0].originator_version  # the answer is in [low, high]; 0: before the account existed
+    while low < high:
+        middle = (low + high + 1) // 2
+        (stored,) = app.recorder.select_events(account_id, gt=middle - 1, lte=middle)
+        if _business_time(app.mapper.to_domain_event(stored)) <= as_of:
+            low = middle
+        else:
+            high = middle - 1
+    if low == 0:
+        return None
+    document = balance_document(app.repository.get(account_id, version=low))
+    open_lots = [lot for lot in document["lots"] if lot["remaining"] != "0.0000"]
+    return {**document, "as_of": format_timestamp(as_of), "as_of_version": low,
+            "expiring": {f"{days}_days": format_money(expiring_within(open_lots, as_of, days))
+                         for days in EXPIRY_WINDOWS_DAYS}}
+
+
+def _business_time(event) -> datetime:
+    return decode_timestamp(getattr(event, "at", None) or event.added_at)
 
 
 def render_balance(document: dict[str, Any], now: datetime) -> str:

@@ -97,6 +97,14 @@ from commcredits import project_cli  # noqa: E402  (project: the read models)
 
 project_cli.register(app)
 
+from commcredits import report_cli  # noqa: E402  (report usage: the PSTN usage report)
+
+report_cli.register(app)
+
+from commcredits import audit_cli  # noqa: E402  (audit verify|export: the ledger)
+
+audit_cli.register(app)
+
 
 def main() -> None:
     app()

@@ -51,6 +51,8 @@ class BalanceView:
             "LicenceRegistry.LicencesRemoved": self._licences_removed,
         }
         self.event_types = frozenset(self._handlers)
+        self.checksummed = ((self.accounts, "org"), (self.lots, "org, lot_number"),
+                            (self.pools, "org, month, pool"), (self.users, "org, username"))
         self._org_of: dict[str, str] = {}  # account and registry ids: immutable, so safe to cache
 
     def apply(self, cursor: ViewCursor, record: EventRecord) -> None:

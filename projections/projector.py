@@ -11,8 +11,11 @@ each partition of `billing-events.v1` is another (a partition keeps its organiza
 in store order, so its positions increase too).
 """
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Protocol
+
+import psycopg
 
 from projections.records import EventRecord
 from projections.view_database import POSITIONS_TABLE, ViewCursor, ViewDatabase
@@ -33,9 +36,7 @@ class ConcurrentProjector(RuntimeError):
 class Projector:
     def __init__(self, projection: Projection, database: ViewDatabase) -> None:
         self.projection, self.database = projection, database
-        with database.transaction() as cursor:
-            for statement in projection.tables:
-                cursor.execute(statement)
+        database.create_tables(projection.tables)
 
     def tracking_key(self, stream: str = "") -> str:
         return f"{self.projection.name}@{stream}" if stream else self.projection.name
@@ -43,13 +44,26 @@ class Projector:
     def position(self, stream: str = "") -> int:
         return self.database.position(self.tracking_key(stream))
 
-    def apply(self, records: Sequence[EventRecord], *, up_to: int | None = None, stream: str = "") -> int:
+    def apply(self, records: Sequence[EventRecord], *, up_to: int | None = None, stream: str = "",
+              also_track: dict[str, int] | None = None) -> int:
         """Apply the records above the stream's position, in their order, and move the position
         to the last record's (or to `up_to`, the end of what was read, when that is further: the
-        records are filtered by type). Returns how many were applied."""
+        records are filtered by type). `also_track` are further tracking keys and values (e.g. a
+        Kafka partition's next offset) written in the same transaction, whatever their old
+        values. Returns how many were applied."""
+        try:
+            return self._apply(records, up_to, stream, also_track)
+        except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation) as error:
+            # another projector of the same projection inserted the same rows or position first
+            raise ConcurrentProjector(f"{self.tracking_key(stream)}: {error}") from error
+
+    def _apply(self, records: Sequence[EventRecord], up_to: int | None, stream: str,
+               also_track: dict[str, int] | None) -> int:
         key, applied = self.tracking_key(stream), 0
+        lock = " FOR UPDATE" if self.database.postgres else ""  # SQLite's BEGIN IMMEDIATE already serialises
         with self.database.transaction() as cursor:
-            row = cursor.execute(f"SELECT position FROM {POSITIONS_TABLE} WHERE projection = ?", (key,)).fetchone()
+            row = cursor.execute(f"SELECT position FROM {POSITIONS_TABLE} WHERE projection = ?{lock}",
+                                 (key,)).fetchone()
             start = row[0] if row else 0
             position = start
             for record in records:
@@ -63,6 +77,8 @@ class Projector:
                 position = up_to
             if position != start:
                 _move(cursor, key, start, position, exists=row is not None)
+            for extra_key, value in (also_track or {}).items():
+                _track(cursor, extra_key, value)
         return applied
 
 
@@ -74,3 +90,8 @@ def _move(cursor: ViewCursor, key: str, start: int, position: int, *, exists: bo
             raise ConcurrentProjector(f"{key} moved past {start} while this batch was applied")
     else:
         cursor.execute(f"INSERT INTO {POSITIONS_TABLE} (projection, position) VALUES (?, ?)", (key, position))
+
+
+def _track(cursor: ViewCursor, key: str, value: int) -> None:
+    cursor.execute(f"INSERT INTO {POSITIONS_TABLE} (projection, position) VALUES (?, ?) "
+                   "ON CONFLICT (projection) DO UPDATE SET position = excluded.position", (key, value))

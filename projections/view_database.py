@@ -17,6 +17,8 @@ import psycopg
 from commcredits.settings import StoreSettings
 
 POSITIONS_TABLE = "view_positions"
+TABLE_CREATION_ATTEMPTS = 3
+SQLITE_BUSY_TIMEOUT_S = 30.0  # another process (`project`, `balance`) may hold the write lock meanwhile
 
 
 class ViewCursor:
@@ -41,9 +43,8 @@ class ViewCursor:
 class ViewDatabase:
     def __init__(self, connection: Any, *, postgres: bool, description: str) -> None:
         self._connection, self.postgres, self.description = connection, postgres, description
-        with self.transaction() as cursor:
-            cursor.execute(f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} "
-                           "(projection TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        self.create_tables([f"CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} "
+                            "(projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"])
 
     @classmethod
     def for_store(cls, store: StoreSettings) -> "ViewDatabase":
@@ -61,7 +62,7 @@ class ViewDatabase:
             path = str(Path(path).with_name(Path(path).stem + ".views.sqlite"))
         else:
             path = ":memory:"
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_S)
         connection.execute("PRAGMA journal_mode=WAL")
         return cls(connection, postgres=False, description=f"SQLite {path}")
 
@@ -80,6 +81,20 @@ class ViewDatabase:
             cursor.execute("ROLLBACK")
             raise
         cursor.execute("COMMIT")
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        """Run `CREATE TABLE IF NOT EXISTS` statements. On PostgreSQL two processes creating the
+        same table at once can still collide in its catalogue (a duplicate type, "tuple
+        concurrently updated"): the loser tries again and then finds the table there."""
+        for attempt in range(TABLE_CREATION_ATTEMPTS):
+            try:
+                with self.transaction() as cursor:
+                    for statement in statements:
+                        cursor.execute(statement)
+                return
+            except psycopg.Error:
+                if attempt == TABLE_CREATION_ATTEMPTS - 1:
+                    raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self.transaction() as cursor:
