@@ -105,6 +105,10 @@ from commcredits import audit_cli  # noqa: E402  (audit verify|export: the ledge
 
 audit_cli.register(app)
 
+from commcredits import statement_cli  # noqa: E402  (statement: monthly statements, docs/statements.md)
+
+statement_cli.register(app)
+
 
 def main() -> None:
     app()

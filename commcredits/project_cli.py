@@ -24,12 +24,14 @@ from projections.projector import Projector
 from projections.replay import replay as rebuild
 from projections.runner import catch_up, run_projectors
 from projections.sources import StoreLog
+from projections.statements import Statements
 from projections.usage_report import UsageReport
 from projections.view_database import ViewDatabase
 
 EXIT_DIFFERENT, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
 PROGRESS_EVERY_S = 2.0
-PROJECTIONS = {"balance": BalanceView, "usage": UsageReport, "ledger": Ledger}  # name → class taking the table prefix
+# name → class taking the table prefix
+PROJECTIONS = {"balance": BalanceView, "usage": UsageReport, "ledger": Ledger, "statements": Statements}
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +42,7 @@ def register(app: typer.Typer) -> None:
 def project(
     once: Annotated[bool, typer.Option("--once", help="Catch up with the store, then exit.")] = False,
 ) -> None:
-    """Keep the projections (balance view, usage report, audit ledger) up to date with the event store."""
+    """Keep the projections (balance view, usage report, audit ledger, statements) up to date with the event store."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     log = logging.getLogger("commcredits.project")
     store, app, database = _open()

@@ -82,4 +82,4 @@ def test_the_replay_command_reports_throughput_and_exits_1_on_a_difference(tmp_p
     assert different.exit_code == 1
     assert "entries" in different.stdout and "DIFFERENT" in different.stdout
     unknown = runner.invoke(cli, ["replay", "nothing"], env=env)
-    assert unknown.exit_code == 2 and "there are: balance, usage, ledger" in unknown.stderr
+    assert unknown.exit_code == 2 and "there are: balance, usage, ledger, statements" in unknown.stderr
