@@ -109,6 +109,10 @@ from commcredits import statement_cli  # noqa: E402  (statement: monthly stateme
 
 statement_cli.register(app)
 
+from commcredits import recommend_cli  # noqa: E402  (recommend: credits plan from past usage, docs/recommend.md)
+
+recommend_cli.register(app)
+
 
 def main() -> None:
     app()

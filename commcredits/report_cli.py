@@ -9,30 +9,21 @@ Exit status: 0 written, 1 `unknown_organization`, 2 bad usage (a date without an
 window, XLSX to a terminal), 3 the event store or view database is unavailable.
 """
 
-import sqlite3
-import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
-import psycopg
 import typer
-from eventsourcing.persistence import PersistenceError
 
 from commcredits.application import BillingApplication
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.settings import StoreSettings
 from commcredits.usage_export import render
+from commcredits.view_commands import EXIT_REJECTED, EXIT_USAGE, fail, read_caught_up, read_view, write_output
 from domain.errors import InvalidInput, UnknownOrganization
 from domain.timestamps import format_timestamp, parse_timestamp
-from projections.projector import ConcurrentProjector, Projector
-from projections.runner import catch_up
-from projections.sources import StoreLog
 from projections.usage_queries import UsageRow, usage_rows
 from projections.usage_report import UsageReport
-from projections.view_database import ViewDatabase
-
-EXIT_REJECTED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
 
 
 class ReportFormat(str, Enum):
@@ -60,74 +51,33 @@ def usage(
     """The PSTN usage report of ORG: one row per rated call that started in [--from, --to)."""
     window = _window(start, end)
     if report_format is ReportFormat.xlsx and output is None:
-        _fail("--format xlsx writes a binary workbook: give --output FILE.xlsx", EXIT_USAGE)
-    rows = _read_rows(org, *window)
-    _write(render(rows, report_format.value), output)
+        fail("--format xlsx writes a binary workbook: give --output FILE.xlsx", EXIT_USAGE)
+    rows = usage_rows_or_exit(org, *window)
+    write_output(render(rows, report_format.value), output)
 
 
 def read_usage_rows(app: BillingApplication, store: StoreSettings, org: str, start: datetime,
                     end: datetime) -> list[UsageRow] | None:
     """The calls of `org` in [start, end) from a usage view brought up to date first (None: no
     such organization)."""
-    return _read_from_view(app, store, org, start, end)
-
-
-def _read_from_view(app: BillingApplication, store: StoreSettings, org: str, start: datetime,
-                    end: datetime) -> list[UsageRow] | None:
-    database = ViewDatabase.for_store(store)
-    try:
-        view = UsageReport()
-        catch_up(Projector(view, database), StoreLog(app))
-        return usage_rows(database, view, org, start, end)
-    finally:
-        database.close()
+    view = UsageReport()
+    return read_caught_up(app, store, view, lambda database: usage_rows(database, view, org, start, end))
 
 
 def _window(start: str, end: str) -> tuple[datetime, datetime]:
     try:
         window = parse_timestamp(start, field="--from"), parse_timestamp(end, field="--to")
     except InvalidInput as error:
-        _fail(error.message, EXIT_USAGE)
+        fail(error.message, EXIT_USAGE)
     if window[0] >= window[1]:
-        _fail(f"--from ({format_timestamp(window[0])}) must be before --to ({format_timestamp(window[1])}): "
+        fail(f"--from ({format_timestamp(window[0])}) must be before --to ({format_timestamp(window[1])}): "
               "the report covers calls that started in [--from, --to)", EXIT_USAGE)
     return window
 
 
-def _read_rows(org: str, start: datetime, end: datetime) -> list[UsageRow]:
-    try:
-        store = store_from_environment()
-    except SettingsError as error:
-        _fail(str(error), EXIT_USAGE)
-    try:
-        app = BillingApplication(env=store.env)
-    except PersistenceError as error:
-        _fail(f"event store unavailable: {store.description}: {error}", EXIT_STORE_UNAVAILABLE)
-    try:
-        rows = read_usage_rows(app, store, org, start, end)
-    except (PersistenceError, psycopg.Error, sqlite3.Error) as error:  # the store or its view database
-        _fail(f"event store unavailable: {store.description}: {type(error).__name__}: {error}",
-              EXIT_STORE_UNAVAILABLE)
-    except ConcurrentProjector as error:
-        _fail(f"the usage view is being updated by other processes; try again: {error}", EXIT_STORE_UNAVAILABLE)
-    finally:
-        app.close()
+def usage_rows_or_exit(org: str, start: datetime, end: datetime) -> list[UsageRow]:
+    """The calls of `org` in [start, end), or exit with the reason (unknown organization, store down)."""
+    rows = read_view(UsageReport(), lambda app, store: read_usage_rows(app, store, org, start, end))
     if rows is None:
-        _fail(str(UnknownOrganization(org)), EXIT_REJECTED)
+        fail(str(UnknownOrganization(org)), EXIT_REJECTED)
     return rows
-
-
-def _write(content: bytes, output: Optional[Path]) -> None:
-    if output is None:
-        sys.stdout.buffer.write(content)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        output.write_bytes(content)
-    except OSError as error:
-        _fail(f"{output}: cannot be written: {error.strerror or error}", EXIT_USAGE)
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    typer.echo(f"commcredits: {message}", err=True)
-    raise typer.Exit(status)

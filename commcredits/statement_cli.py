@@ -11,28 +11,19 @@ month 13, a year outside 2000-2199, an output file that cannot be written), 3 th
 view database is unavailable.
 """
 
-import sqlite3
-import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
-import psycopg
 import typer
-from eventsourcing.persistence import PersistenceError
 
 from commcredits.application import BillingApplication
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.settings import StoreSettings
 from commcredits.statement_render import render
+from commcredits.view_commands import EXIT_REJECTED, EXIT_USAGE, fail, read_caught_up, read_view, write_output
 from domain.errors import InvalidInput, UnknownOrganization
-from projections.projector import ConcurrentProjector, Projector
-from projections.runner import catch_up
-from projections.sources import StoreLog
 from projections.statement_queries import parse_month, statement
 from projections.statements import Statements
-from projections.view_database import ViewDatabase
-
-EXIT_REJECTED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
 
 
 class StatementFormat(str, Enum):
@@ -56,56 +47,19 @@ def statement_command(
     try:
         month = parse_month(month, field="--month")
     except InvalidInput as error:
-        _fail(error.message, EXIT_USAGE)
-    _write(render(_read_statement(org, month), statement_format.value), output)
+        fail(error.message, EXIT_USAGE)
+    write_output(render(_read_statement(org, month), statement_format.value), output)
 
 
 def read_statement(app: BillingApplication, store: StoreSettings, org: str, month: str) -> dict[str, Any] | None:
-    """The statement from a statements view brought up to date first (None: no such organization)."""
-    database = ViewDatabase.for_store(store)
-    try:
-        view = Statements()
-        catch_up(Projector(view, database), StoreLog(app))
-        return statement(database, view, org, month)
-    finally:
-        database.close()
+    """The statement of `org` for `month` from a statements view brought up to date first (None:
+    no such organization)."""
+    view = Statements()
+    return read_caught_up(app, store, view, lambda database: statement(database, view, org, month))
 
 
 def _read_statement(org: str, month: str) -> dict[str, Any]:
-    try:
-        store = store_from_environment()
-    except SettingsError as error:
-        _fail(str(error), EXIT_USAGE)
-    try:
-        app = BillingApplication(env=store.env)
-    except PersistenceError as error:
-        _fail(f"event store unavailable: {store.description}: {error}", EXIT_STORE_UNAVAILABLE)
-    try:
-        found = read_statement(app, store, org, month)
-    except (PersistenceError, psycopg.Error, sqlite3.Error) as error:  # the store or its view database
-        _fail(f"event store unavailable: {store.description}: {type(error).__name__}: {error}",
-              EXIT_STORE_UNAVAILABLE)
-    except ConcurrentProjector as error:
-        _fail(f"the statements view is being updated by other processes; try again: {error}",
-              EXIT_STORE_UNAVAILABLE)
-    finally:
-        app.close()
+    found = read_view(Statements(), lambda app, store: read_statement(app, store, org, month))
     if found is None:
-        _fail(str(UnknownOrganization(org)), EXIT_REJECTED)
+        fail(str(UnknownOrganization(org)), EXIT_REJECTED)
     return found
-
-
-def _write(content: bytes, output: Optional[Path]) -> None:
-    if output is None:
-        sys.stdout.buffer.write(content)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        output.write_bytes(content)
-    except OSError as error:
-        _fail(f"{output}: cannot be written: {error.strerror or error}", EXIT_USAGE)
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    typer.echo(f"commcredits: {message}", err=True)
-    raise typer.Exit(status)

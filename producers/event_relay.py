@@ -62,7 +62,7 @@ class EventRelay:
             linger_ms=RELAY_LINGER_MS)
         self.partitions = sorted(self.producer.partitions_for(topic))
         self.keys = OrganizationKeys()
-        self.position = app.recorder.max_tracking_id(relay_position_name(topic)) or 0
+        self.position = self.recorded = app.recorder.max_tracking_id(relay_position_name(topic)) or 0
         self.published_tail = read_published_tail(bootstrap_servers, topic, self.partitions)
         if republish_when_topic_empty and self.position and not any(self.published_tail.values()):
             log.warning("%s is empty but %d events were relayed before (a memory-only broker restarted): "
@@ -95,7 +95,9 @@ class EventRelay:
         for future in futures:
             future.get(timeout=CONFIRM_TIMEOUT_S)
         self.position = notifications[-1].id
-        self.app.save(tracking=Tracking(relay_position_name(self.topic), self.position))
+        if self.position > self.recorded:  # a republished history is recorded already: the store refuses it twice
+            self.app.save(tracking=Tracking(relay_position_name(self.topic), self.position))
+            self.recorded = self.position
         self.stats.published += len(futures)
         self.stats.batches += 1
         return len(notifications)
@@ -128,7 +130,12 @@ def read_published_tail(bootstrap_servers: str, topic: str, partitions: list[int
         while waiting and time.monotonic() < deadline:
             for partition, records in consumer.poll(timeout_ms=200).items():
                 for record in records:
-                    tail[partition.partition] = max(tail[partition.partition], int(dict(record.headers)["position"]))
+                    position = dict(record.headers or []).get("position")
+                    if position is None or not position.isdigit():
+                        log.warning("%s[%d] offset %d is not a relayed event (no position header); ignored",
+                                    topic, partition.partition, record.offset)
+                        continue
+                    tail[partition.partition] = max(tail[partition.partition], int(position))
                 waiting.discard(partition)
         if waiting:
             raise RuntimeError(f"could not read the last message of {sorted(p.partition for p in waiting)} of {topic}")

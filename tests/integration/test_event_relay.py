@@ -116,3 +116,47 @@ def list_positions(store, last: int) -> list[int]:
     ids = [notification.id for notification in app.recorder.select_notifications(1, last + 1)]
     app.close()
     return ids
+
+
+def test_republishing_into_an_emptied_topic_publishes_the_history_once_and_does_not_crash(store, kafka_broker,
+                                                                                       unique_topics):
+    """A memory-only broker restarted: the topic is empty although the store recorded a position.
+    The relay publishes the history again (recording no position twice), then goes on."""
+    from kafka import KafkaAdminClient
+
+    from commcredits.embedded_broker import ensure_topics
+    from producers.event_relay import DEFAULT_EVENT_PARTITIONS
+
+    topic = unique_topics.events
+    simulate_into(store, "02-expiry-and-recharge", slice(0, 12))
+    relay_all(store, kafka_broker, topic)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    admin.delete_topics([topic])
+    admin.close()
+    ensure_topics(kafka_broker.bootstrap_servers, {topic: DEFAULT_EVENT_PARTITIONS})
+    app = BillingApplication(env=store.env)
+    relay = EventRelay(app, kafka_broker.bootstrap_servers, topic, republish_when_topic_empty=True)
+    while relay.relay_once():
+        pass
+    last = simulate_into(store, "02-expiry-and-recharge", slice(12, None))
+    while relay.relay_once():
+        pass
+    relay.close()
+    app.close()
+    assert positions(published(kafka_broker, topic)) == list_positions(store, last)
+
+
+def test_a_foreign_message_at_the_end_of_a_partition_does_not_stop_the_relay(store, kafka_broker, unique_topics):
+    from kafka import KafkaProducer
+
+    simulate_into(store, "01-basics", slice(0, 10))
+    relay_all(store, kafka_broker, unique_topics.events)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    for partition in producer.partitions_for(unique_topics.events):
+        producer.send(unique_topics.events, value=b"not an event", partition=partition)
+    producer.flush()
+    producer.close()
+    last = simulate_into(store, "01-basics", slice(10, None))
+    relay_all(store, kafka_broker, unique_topics.events)  # starts by reading every partition's last message
+    relayed = [message for message in published(kafka_broker, unique_topics.events) if message.headers]
+    assert positions(relayed) == list_positions(store, last)
