@@ -13,13 +13,10 @@ from typing import Any
 from commcredits.application import BillingApplication
 from commcredits.reference_data import load_catalog
 from commcredits.settings import StoreSettings
+from commcredits.view_commands import read_caught_up
 from domain.credit_account import CreditAccount
 from projections.balance_queries import EXPIRY_WINDOWS_DAYS, balance_page, expiring_within
 from projections.balance_view import BalanceView
-from projections.projector import Projector
-from projections.runner import catch_up
-from projections.sources import StoreLog
-from projections.view_database import ViewDatabase
 from domain.money import format_money
 from domain.timestamps import decode_timestamp, format_timestamp
 
@@ -53,13 +50,8 @@ def balance_document(account: CreditAccount) -> dict[str, Any]:
 
 def read_balance_page(app: BillingApplication, store: StoreSettings, org: str, now: datetime) -> dict[str, Any] | None:
     """The balance page of `org` at `now` (None: no such organization), from an up-to-date view."""
-    database = ViewDatabase.for_store(store)
-    try:
-        view = BalanceView()
-        catch_up(Projector(view, database), StoreLog(app))
-        return balance_page(database, view, org, load_catalog(None), now)
-    finally:
-        database.close()
+    view = BalanceView()
+    return read_caught_up(app, store, view, lambda database: balance_page(database, view, org, load_catalog(None), now))
 
 
 def balance_as_of(app: BillingApplication, org: str, as_of: datetime) -> dict[str, Any] | None:

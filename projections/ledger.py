@@ -7,6 +7,7 @@ stream); entries are numbered from 1 without gaps.
 
 from collections.abc import Iterator
 
+from projections.account_directory import AccountDirectory
 from projections.ledger_rules import GENESIS_HASH, MONEY_EVENTS, entry_hash, event_digest, journal_lines, lines_text
 from projections.records import EventRecord
 from projections.view_database import ViewCursor, ViewDatabase
@@ -19,25 +20,24 @@ class Ledger:
     def __init__(self, name: str = "ledger") -> None:
         self.name = name
         self.entries, self.organizations = f"view_{name}_entries", f"view_{name}_organizations"
+        self._directory = AccountDirectory(self.organizations, ("org",))
         self.tables = (
             f"CREATE TABLE IF NOT EXISTS {self.entries} (number BIGINT PRIMARY KEY, position BIGINT UNIQUE NOT NULL, "
             "org TEXT NOT NULL, event_type TEXT NOT NULL, event_digest TEXT NOT NULL, lines TEXT NOT NULL, "
             "previous_hash TEXT NOT NULL, hash TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {self.organizations} (account_id TEXT PRIMARY KEY, org TEXT NOT NULL)",
+            self._directory.create,
         )
         self.event_types = MONEY_EVENTS | {"CreditAccount.Opened"}
         self.checksummed = ((self.entries, "number"), (self.organizations, "account_id"))
 
     def apply(self, cursor: ViewCursor, record: EventRecord) -> None:
         if record.type == "CreditAccount.Opened":
-            cursor.execute(f"INSERT INTO {self.organizations} (account_id, org) VALUES (?, ?)",
-                           (record.aggregate_id, record.data["org"]))
+            self._directory.opened(cursor, record)
             return
         lines = journal_lines(record)
         if not lines:
             return  # a call fully covered by included minutes moves no money
-        org = cursor.execute(f"SELECT org FROM {self.organizations} WHERE account_id = ?",
-                             (record.aggregate_id,)).fetchone()[0]
+        org = self._directory.org(cursor, record)
         last = cursor.execute(f"SELECT number, hash FROM {self.entries} ORDER BY number DESC LIMIT 1").fetchone()
         number, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         digest = event_digest(record)

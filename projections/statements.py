@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from domain.money import format_money, to_money
 from domain.timestamps import decode_timestamp, month_key
+from projections.account_directory import AccountDirectory
 from projections.records import EventRecord
 from projections.view_database import ViewCursor
 
@@ -47,29 +48,21 @@ class Statements:
     def __init__(self, name: str = "statements") -> None:
         self.name = name
         self.organizations, self.amounts = f"view_{name}_organizations", f"view_{name}_amounts"
+        self._directory = AccountDirectory(self.organizations, Organization._fields)
         self.tables = (
-            f"CREATE TABLE IF NOT EXISTS {self.organizations} (account_id TEXT PRIMARY KEY, org TEXT UNIQUE NOT NULL, "
-            "name TEXT NOT NULL, currency TEXT NOT NULL, commerce TEXT NOT NULL)",
+            self._directory.create,
             f"CREATE TABLE IF NOT EXISTS {self.amounts} (org TEXT NOT NULL, month TEXT NOT NULL, figure TEXT NOT NULL, "
             "detail TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (org, month, figure, detail))",
         )
         self._handlers = {
-            "CreditAccount.Opened": self._opened, "CreditAccount.FundsAdded": self._funds_added,
+            "CreditAccount.Opened": self._directory.opened, "CreditAccount.FundsAdded": self._funds_added,
             "CreditAccount.CallRated": self._call_rated, "CreditAccount.FundsExpired": self._expired,
         }
         self.event_types = frozenset(self._handlers)
         self.checksummed = ((self.organizations, "account_id"), (self.amounts, "org, month, figure, detail"))
-        self._org_of: dict[str, str] = {}  # account id → org: immutable once opened, so safe to cache
 
     def apply(self, cursor: ViewCursor, record: EventRecord) -> None:
         self._handlers[record.type](cursor, record)
-
-    def _opened(self, cursor: ViewCursor, record: EventRecord) -> None:
-        data = record.data
-        cursor.execute(f"INSERT INTO {self.organizations} (account_id, org, name, currency, commerce) "
-                       "VALUES (?, ?, ?, ?, ?)",
-                       (record.aggregate_id, data["org"], data["name"], data["currency"], data["commerce"]))
-        self._org_of[record.aggregate_id] = data["org"]
 
     def _funds_added(self, cursor: ViewCursor, record: EventRecord) -> None:
         data = record.data
@@ -91,22 +84,13 @@ class Statements:
         in SQL (SQLite would add them as floats)."""
         if amount == 0:
             return
-        org = self._org(cursor, record)
+        org = self._directory.org(cursor, record)
         row = cursor.execute(f"SELECT amount FROM {self.amounts} WHERE org = ? AND month = ? AND figure = ? "
                              "AND detail = ?", (org, month, figure, detail)).fetchone()
         total = amount + (to_money(row[0]) if row else 0)
         cursor.execute(f"INSERT INTO {self.amounts} (org, month, figure, detail, amount) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (org, month, figure, detail) DO UPDATE SET amount = excluded.amount",
                        (org, month, figure, detail, format_money(total)))
-
-    def _org(self, cursor: ViewCursor, record: EventRecord) -> str:
-        org = self._org_of.get(record.aggregate_id)
-        if org is None:
-            row = cursor.execute(f"SELECT org FROM {self.organizations} WHERE account_id = ?",
-                                 (record.aggregate_id,)).fetchone()
-            assert row is not None, f"{record.type} at {record.position} for an account never opened"
-            org = self._org_of[record.aggregate_id] = row[0]
-        return org
 
 
 def month_of(event_time: str) -> str:

@@ -35,6 +35,7 @@ from domain.calls import APP_OUTBOUND, DIALOUT, EMERGENCY, INBOUND, OUTBOUND, TO
 from domain.money import ZERO, format_money, to_money
 from domain.phone import country_of
 from domain.timestamps import decode_timestamp
+from projections.account_directory import AccountDirectory
 from projections.records import EventRecord
 from projections.view_database import ViewCursor
 
@@ -97,27 +98,20 @@ class UsageReport:
     def __init__(self, name: str = "usage") -> None:
         self.name = name
         self.calls, self.accounts = f"view_{name}_calls", f"view_{name}_accounts"
+        self._directory = AccountDirectory(self.accounts, Account._fields)
         self.tables = (
-            f"CREATE TABLE IF NOT EXISTS {self.accounts} (account_id TEXT PRIMARY KEY, org TEXT UNIQUE NOT NULL, "
-            "country TEXT NOT NULL, currency TEXT NOT NULL)",
+            self._directory.create,
             f"CREATE TABLE IF NOT EXISTS {self.calls} ("
             + ", ".join(f"{column} {sql_type}" for column, sql_type in CALL_COLUMNS.items())
             + ", PRIMARY KEY (org, usage_id))",
             f"CREATE INDEX IF NOT EXISTS {self.calls}_by_start ON {self.calls} (org, start_time)",
         )
-        self._handlers = {"CreditAccount.Opened": self._opened, "CreditAccount.CallRated": self._call_rated}
+        self._handlers = {"CreditAccount.Opened": self._directory.opened, "CreditAccount.CallRated": self._call_rated}
         self.event_types = frozenset(self._handlers)
         self.checksummed = ((self.accounts, "account_id"), (self.calls, "org, usage_id"))
-        self._accounts: dict[str, Account] = {}  # immutable once opened, so safe to cache
 
     def apply(self, cursor: ViewCursor, record: EventRecord) -> None:
         self._handlers[record.type](cursor, record)
-
-    def _opened(self, cursor: ViewCursor, record: EventRecord) -> None:
-        account = Account(record.data["org"], record.data["country"], record.data["currency"])
-        cursor.execute(f"INSERT INTO {self.accounts} (account_id, org, country, currency) VALUES (?, ?, ?, ?)",
-                       (record.aggregate_id, *account))
-        self._accounts[record.aggregate_id] = account
 
     def _call_rated(self, cursor: ViewCursor, record: EventRecord) -> None:
         row = call_row(self._account(cursor, record), record)
@@ -125,14 +119,7 @@ class UsageReport:
                        tuple(row.values()))
 
     def _account(self, cursor: ViewCursor, record: EventRecord) -> Account:
-        account = self._accounts.get(record.aggregate_id)
-        if account is None:
-            row = cursor.execute(f"SELECT org, country, currency FROM {self.accounts} WHERE account_id = ?",
-                                 (record.aggregate_id,)).fetchone()
-            assert row is not None, f"{record.type} at {record.position} for an account never opened"
-            account = self._accounts[record.aggregate_id] = Account(*row)
-        return account
-
+        return Account(*self._directory.of(cursor, record))
 
 def call_row(account: Account, record: EventRecord) -> dict[str, Any]:
     """The view's row for one `CallRated` event: amounts as 4-decimal strings, times sortable."""
