@@ -113,6 +113,14 @@ from commcredits import recommend_cli  # noqa: E402  (recommend: credits plan fr
 
 recommend_cli.register(app)
 
+from commcredits import alerts_cli  # noqa: E402  (alerts list|failed|retry: docs/alerts.md)
+
+alerts_cli.register(app)
+
+from commcredits import contacts_cli  # noqa: E402  (contacts set|show: who receives the alerts)
+
+contacts_cli.register(app)
+
 
 def main() -> None:
     app()

@@ -10,7 +10,9 @@ Steps:
 3. publish the CDRs to `cdr.v1` as a switch would; each later administrative line waits until
    the consumer has rated everything published before it, then goes to the store beside the
    consumer (whose next batch notices and redoes itself: one store, optimistic concurrency);
-4. wait until the relay has published every stored event, and print the summary.
+4. wait until the relay has published every stored event and the alert consumer has sent the
+   alerts they call for (each organization's billing contact is an address at a local SMTP sink
+   the demo starts), and print the summary with the alerts the sink received.
 """
 
 import time
@@ -22,6 +24,8 @@ from kafka import KafkaProducer
 
 from commcredits.admin import Admin
 from commcredits.application import BillingApplication
+from commcredits.contacts import set_contacts
+from commcredits.demo_alerts import AlertSink, demo_alert_settings
 from commcredits.live_pipeline import LivePipeline, PipelineConfig
 from commcredits.pipeline_settings import Topics
 from commcredits.scenario import encoded, generate
@@ -29,6 +33,7 @@ from commcredits.settings import sqlite_store
 from commcredits.simulate import RunLog, report_document
 from commcredits.summary import render_summary
 from domain.errors import DomainError
+from domain.timestamps import parse_timestamp
 
 CATCH_UP_TIMEOUT_S = 300.0
 CATCH_UP_POLL_S = 0.05
@@ -44,6 +49,7 @@ class DemoResult:
     stored_events: int
     seconds: float
     report: dict = field(default_factory=dict)  # SPEC §11's document, from the store
+    alerts: str = ""  # what the local SMTP sink received
 
 
 def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: int = 20_000, seed: int = 2026,
@@ -52,12 +58,15 @@ def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: 
     lines = generate(organizations, users, cdrs, seed)
     admin, log = Admin(store), RunLog()
     say(f"event store: {store.description}")
+    sink = AlertSink().start()
+    say(f"billing contacts' mail goes to a local SMTP sink at 127.0.0.1:{sink.port}")
     first_cdr = _apply_until_first_cdr(admin, lines, log)
     # One CDR partition: calls are rated in the file's order, so the month ends exactly where
     # `simulate` ends it, dates included (with several partitions each organization keeps its
     # order, but a shard's clock may date an expiry or recharge differently; docs/pipeline.md).
     pipeline = LivePipeline(PipelineConfig(store=store, topics=Topics(), expire_by_wall_clock=False, cdr_partitions=1,
-                                           broker_log=data_dir / "embedded-broker.log")).start()
+                                           broker_log=data_dir / "embedded-broker.log",
+                                           alerts=demo_alert_settings(sink.port))).start()
     say(f"pipeline running; embedded broker at {pipeline.bootstrap_servers}")
     started = time.perf_counter()
     try:
@@ -69,6 +78,8 @@ def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: 
         stored = admin.app.recorder.max_notification_id() or 0
         _wait_until(lambda: pipeline.relay.position >= stored, pipeline, "the relay to publish every event")
         seconds = time.perf_counter() - started
+        _wait_until(lambda: sink.settled(pipeline.alerts, pipeline.relay.stats.published), pipeline,
+                    "the alert consumer to send every alert")
         stats = pipeline.consumer.stats
         log.duplicates, log.rejected_cdrs = stats.duplicates, stats.dead_letters
         log.rejected.extend((0, code) for code, count in stats.dead_letter_codes.items() for _ in range(count))
@@ -76,10 +87,11 @@ def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: 
         report = report_document(reader, log)
         reader.close()
         return DemoResult(render_summary(report, log.lines, seconds), published, stats.dead_letters,
-                          pipeline.relay.stats.published, stored, seconds, report)
+                          pipeline.relay.stats.published, stored, seconds, report, sink.summary(store))
     finally:
         pipeline.stop()
         admin.close()
+        sink.stop()
 
 
 def _apply_until_first_cdr(admin: Admin, lines, log: RunLog) -> dict | str:
@@ -121,6 +133,10 @@ def _apply(admin: Admin, line: dict, log: RunLog) -> None:
         admin.run(line)
     except DomainError as error:
         log.rejected.append((log.lines, error.code))
+        return
+    if line.get("type") == "organization.created":
+        set_contacts(admin.store, line["org"], [f"billing@{line['org']}.example"], [], None,
+                     parse_timestamp(line["at"]))
 
 
 def _consumed(pipeline: LivePipeline) -> int:

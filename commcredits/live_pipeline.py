@@ -22,6 +22,8 @@ from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
 from commcredits.settings import StoreSettings
 from commcredits.shard import Shard
+from consumers.alert_consumer import AlertConsumer
+from consumers.alert_settings import AlertSettings, alert_settings_from_environment
 from consumers.cdr_consumer import MAX_RECORDS_PER_POLL, CdrConsumer
 from consumers.expiry_scheduler import wall_clock
 from domain.payments import PaymentGateway, SimulatedGateway
@@ -30,8 +32,8 @@ from producers.event_relay import RELAY_BATCH_EVENTS, EventRelay
 log = logging.getLogger("commcredits.run")
 
 DEFAULT_CDR_PARTITIONS = 4
-CONSUMER, RELAY = "consumer", "relay"
-ALL_ROLES = frozenset({CONSUMER, RELAY})
+CONSUMER, RELAY, ALERTS = "consumer", "relay", "alerts"
+ALL_ROLES = frozenset({CONSUMER, RELAY, ALERTS})
 THREAD_JOIN_TIMEOUT_S = 60.0
 
 
@@ -48,6 +50,7 @@ class PipelineConfig:
     expire_by_wall_clock: bool = True
     batch_size: int | None = None  # CDRs per store transaction and events per relay batch; None: defaults
     roles: frozenset[str] = ALL_ROLES  # run the consumer and the relay as separate processes to scale them apart
+    alerts: AlertSettings | None = None  # None: from the environment (consumers.alert_settings)
 
 
 class LivePipeline:
@@ -59,6 +62,7 @@ class LivePipeline:
         self._threads: list[threading.Thread] = []
         self.consumer: CdrConsumer | None = None
         self.relay: EventRelay | None = None
+        self.alerts: AlertConsumer | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -87,9 +91,25 @@ class LivePipeline:
                                     config.topics.events, republish_when_topic_empty=self.broker is not None,
                                     batch_events=config.batch_size or RELAY_BATCH_EVENTS)
             self._start_thread(RELAY, lambda: self.relay.run(self.stop_requested))
+        if ALERTS in config.roles:
+            self._start_alerts()
         log.info("event store: %s; CDRs from %s, rejected CDRs to %s, events to %s", config.store.description,
                  config.topics.cdrs, config.topics.dead_letters, config.topics.events)
         return self
+
+    def _start_alerts(self) -> None:
+        config = self.config
+        if config.store.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo":
+            log.warning("no alerts: the alert consumer needs a persistent event store")
+            return
+        settings = config.alerts or alert_settings_from_environment()
+        ensure_topics(self.bootstrap_servers, {settings.topic: 1})
+        self.alerts = AlertConsumer(config.store, self.bootstrap_servers, config.topics.events, settings)
+        self._start_thread(ALERTS, lambda: self._run_alerts(self.alerts))
+
+    def _run_alerts(self, alerts: AlertConsumer) -> None:
+        alerts.run(self.stop_requested)  # a failing part sets stop_requested: the pipeline stops
+        self.failures.extend(f"alerts: {failure}" for failure in alerts.failures)
 
     def stop(self) -> None:
         self.stop_requested.set()
@@ -110,6 +130,8 @@ class LivePipeline:
                          f"redone batches {stats.redone_batches}")
         if self.relay is not None:
             parts.append(f"events relayed {self.relay.stats.published} (position {self.relay.position})")
+        if self.alerts is not None:
+            parts.append(self.alerts.status())
         return "; ".join(parts)
 
     def _start_thread(self, name: str, target) -> None:

@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from commcredits.live_pipeline import ALL_ROLES, CONSUMER, RELAY, LivePipeline, PipelineConfig
+from commcredits.live_pipeline import ALERTS, ALL_ROLES, CONSUMER, RELAY, LivePipeline, PipelineConfig
 from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
 from commcredits.reference_data import ReferenceDataError
 from commcredits.settings import SettingsError, data_dir, store_from_environment
+from consumers.alert_settings import alert_settings_from_environment
 
 STATUS_INTERVAL_S = 5.0
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -22,6 +23,7 @@ class Role(str, Enum):
     all = "all"
     consumer = CONSUMER
     relay = RELAY
+    alerts = ALERTS
 
 
 def register(app: typer.Typer) -> None:
@@ -43,12 +45,14 @@ def demo(
     from commcredits.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # its "connection refused" while the embedded broker starts
     say = lambda text: typer.echo(f"demo: {text}", err=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="commcredits-demo-") as temporary:
         directory = keep or Path(temporary)
         directory.mkdir(parents=True, exist_ok=True)
         result = run_demo(directory, organizations=organizations, users=users, cdrs=cdrs, seed=seed, say=say)
     typer.echo(result.summary, nl=False)
+    typer.echo("\n" + result.alerts, nl=False)
     typer.echo(f"\npipeline: {result.published_cdrs} CDR messages published and rated through Kafka in "
                f"{result.seconds:.1f} s ({result.published_cdrs / result.seconds:,.0f}/s), "
                f"{result.dead_letters} parked on the dead-letter topic; {result.relayed_events} of "
@@ -60,7 +64,8 @@ def run(
     rates: Annotated[Optional[Path], typer.Option(help="Rate card CSV (default: the built-in card).")] = None,
     catalog: Annotated[Optional[Path], typer.Option(help="Licence catalogue JSON (default: SPEC §5).")] = None,
     role: Annotated[Role, typer.Option(help="Run everything, or only the CDR consumer (with the expiry "
-                                            "scheduler) or only the event relay.")] = Role.all,
+                                            "scheduler), only the event relay, or only the alert consumer "
+                                            "(docs/alerts.md).")] = Role.all,
     partitions: Annotated[int, typer.Option(help="Partitions of the CDR topic when it is created.")] = 4,
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, help="CDRs per store transaction and events per relay batch (default 2000 and 1000): "
@@ -79,14 +84,14 @@ def run(
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection at INFO
     log = logging.getLogger("commcredits.run")
     try:
-        store = store_from_environment()
+        store, alerts = store_from_environment(), alert_settings_from_environment()
     except SettingsError as error:
         typer.echo(f"commcredits: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     config = PipelineConfig(store=store, topics=topics_from_environment(), rates=rates, catalog=catalog,
                             bootstrap_servers=bootstrap_servers_from_environment(), cdr_partitions=partitions,
                             broker_log=data_dir() / "embedded-broker.log", expire_by_wall_clock=wall_clock_expiry,
-                            batch_size=batch_size,
+                            batch_size=batch_size, alerts=alerts,
                             roles=ALL_ROLES if role is Role.all else frozenset({role.value}))
     pipeline = LivePipeline(config)
     for signal_number in (signal.SIGTERM, signal.SIGINT):

@@ -56,6 +56,15 @@ class _ExpiryDue:
     org: str
 
 
+def _pop_due(heap: list[_ExpiryDue], now: datetime) -> list[str]:
+    """The organizations with an entry due by `now` (removed from the heap), in creation order."""
+    due: dict[str, int] = {}
+    while heap and heap[0].at <= now:
+        entry = heapq.heappop(heap)
+        due[entry.org] = entry.creation_index
+    return sorted(due, key=due.__getitem__)
+
+
 class BillingService:
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None) -> None:
@@ -67,6 +76,7 @@ class BillingService:
         self._registries: dict[str, LicenceRegistry] = {}
         self._creation_index: dict[str, int] = {}
         self._expiries: list[_ExpiryDue] = []
+        self._notices: list[_ExpiryDue] = []  # when lots come within 30 days of expiry (ExpiryApproached)
         self._scheduled_lots: dict[str, int] = {}
         self._unsaved: dict[UUID, Aggregate] = {}
         self._claimed: set[str] = set()
@@ -96,6 +106,7 @@ class BillingService:
         self._registries.clear()
         self._creation_index.clear()
         self._expiries.clear()
+        self._notices.clear()
         self._scheduled_lots.clear()
         self._claimed.clear()
         self._unclaimed.clear()
@@ -261,8 +272,10 @@ class BillingService:
         return sorted(self._creation_index, key=self._creation_index.__getitem__)
 
     def next_expiry_at(self) -> datetime | None:
-        """When the earliest open lot of any organization falls due (None: no open lot)."""
-        return self._expiries[0].at if self._expiries else None
+        """When the earliest open lot of any organization falls due, or comes within 30 days of
+        it (None: no open lot)."""
+        times = [heap[0].at for heap in (self._expiries, self._notices) if heap]
+        return min(times) if times else None
 
     def is_rated(self, usage_id: str) -> bool:
         if usage_id in self._claimed:
@@ -295,16 +308,18 @@ class BillingService:
         return self.clock
 
     def _expire_due(self, now: datetime) -> None:
-        due: dict[str, int] = {}
-        while self._expiries and self._expiries[0].at <= now:
-            entry = heapq.heappop(self._expiries)
-            due[entry.org] = entry.creation_index
-        for org in sorted(due, key=due.__getitem__):
-            account = self._accounts[org]
-            version = account.version
-            account.expire_due(now, self.gateway)
-            if account.version != version:
-                self._changed(account)
+        """SPEC §7's expiry step for the organizations with a lot due, then the notices of lots
+        that now expire within 30 days; both in creation order."""
+        for org in _pop_due(self._expiries, now):
+            self._step(self._accounts[org], lambda account: account.expire_due(now, self.gateway))
+        for org in _pop_due(self._notices, now):
+            self._step(self._accounts[org], lambda account: account.notice_expiring(now))
+
+    def _step(self, account: CreditAccount, step) -> None:
+        version = account.version
+        step(account)
+        if account.version != version:
+            self._changed(account)
 
     def _pay(self, account: CreditAccount, method: PaymentMethod | None, amount, at: datetime,
              reference: str) -> PaymentOutcome:
@@ -326,7 +341,10 @@ class BillingService:
         scheduled = self._scheduled_lots.get(account.org, 0)
         for lot in account.lots[scheduled:]:
             if lot.remaining > 0:
-                heapq.heappush(self._expiries, _ExpiryDue(lot.expires_at, self._creation_index[account.org], account.org))
+                index = self._creation_index[account.org]
+                heapq.heappush(self._expiries, _ExpiryDue(lot.expires_at, index, account.org))
+                if not lot.noticed:
+                    heapq.heappush(self._notices, _ExpiryDue(lot.notice_at, index, account.org))
         self._scheduled_lots[account.org] = len(account.lots)
 
     def _remember(self, account: CreditAccount, registry: LicenceRegistry | None) -> None:

@@ -1,8 +1,10 @@
 """Funds expire when their time comes, even when no CDR arrives for the organization (SPEC §7).
 
-In `run` the wall clock drives it: when the earliest open lot of any organization is due, the
-engine's clock is advanced to now, which runs the expiry step (and any recharge that follows)
-for every organization in creation order, exactly as a `clock` line does in `simulate`. Ticks in
+In `run` the wall clock drives it: when the earliest open lot of any organization is due, or
+comes within 30 days of it, the engine's clock is advanced to now, which runs the expiry step
+(and any recharge that follows) and the expiry notices (`ExpiryApproached`, which the alert
+consumer turns into "funds expiring" alerts) for every organization in creation order, exactly
+as a `clock` line does in `simulate`. Ticks in
 between write nothing, so an idle engine stores no events. The scheduler runs on the consumer's
 thread: the store keeps a single writer.
 """

@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from domain.auto_recharge import DISABLED, MAX_RECHARGES_PER_CALL, AutoRechargeSettings
 from domain.calls import Cdr
 from domain.errors import AlreadyConfigured, CreditsNotActive, NceNotEligible, UnknownAgreement
-from domain.lots import AUTO_RECHARGE, MANUAL, ORDER, Lot, due_lots, expiry_of, plan_debit
+from domain.lots import AUTO_RECHARGE, MANUAL, ORDER, Lot, due_lots, expiry_of, lots_to_notice, plan_debit
 from domain.money import ZERO, format_money, to_money
 from domain.payments import AgreementPayment, PaymentGateway, PaymentMethod, PaymentOutcome, payment_from_data
 from domain.rating import NCE, PAYER_CREDITS, PAYER_OVERAGE, PAYER_UNCOLLECTED, CallPlan
@@ -142,6 +142,19 @@ class CreditAccount(Aggregate):
         self.require_credits_active()
         self.require_known_agreement(payment)
         self.trigger_event(self.PaymentMethodUpdated, payment=payment.as_data(), at=encode_timestamp(at))
+
+    @property
+    def next_notice(self) -> datetime | None:
+        """When the next open lot comes within EXPIRY_NOTICE of its expiry (None: no such lot)."""
+        pending = [lot.notice_at for lot in self.open_lots if not lot.noticed]
+        return min(pending) if pending else None
+
+    def notice_expiring(self, now: datetime) -> None:
+        """Announce each open lot that now expires within EXPIRY_NOTICE, once per lot (runs after
+        the expiry step, so a lot that expires now is not announced)."""
+        for lot in lots_to_notice(self.open_lots, now):
+            self.trigger_event(self.ExpiryApproached, lot_number=lot.number, remaining=format_money(lot.remaining),
+                               expires_at=encode_timestamp(lot.expires_at), at=encode_timestamp(now))
 
     def expire_due(self, now: datetime, gateway: PaymentGateway) -> None:
         """SPEC §7's expiry step: all due lots at once, then depletion and the trigger, once."""
@@ -337,6 +350,16 @@ class CreditAccount(Aggregate):
 
         def apply(self, account: "CreditAccount") -> None:
             account._take_from_lot(self.lot_number, to_money(self.amount), expiring=True)
+
+    class ExpiryApproached(Aggregate.Event):
+        """A lot with funds left expires within 30 days: its organization can still use them."""
+        lot_number: int
+        remaining: str
+        expires_at: str
+        at: str
+
+        def apply(self, account: "CreditAccount") -> None:
+            account.lots[self.lot_number - 1].noticed = True
 
     class RechargeTriggered(Aggregate.Event):
         attempt: int

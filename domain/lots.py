@@ -1,12 +1,13 @@
 """Credit lots (SPEC §7): what each addition of funds left, and the order money leaves them."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from domain.timestamps import add_calendar_months
 
 LOT_LIFETIME_MONTHS = 12
+EXPIRY_NOTICE = timedelta(days=30)  # how long before a lot expires its organization is told
 ORDER, MANUAL, AUTO_RECHARGE = "order", "manual", "auto_recharge"
 LOT_SOURCES = (ORDER, MANUAL, AUTO_RECHARGE)
 
@@ -20,6 +21,11 @@ class Lot:
     expires_at: datetime
     remaining: Decimal
     expired: Decimal
+    noticed: bool = False  # its coming expiry was announced (ExpiryApproached)
+
+    @property
+    def notice_at(self) -> datetime:
+        return self.expires_at - EXPIRY_NOTICE
 
     @property
     def debit_key(self) -> tuple[datetime, datetime, int]:
@@ -41,6 +47,12 @@ def plan_debit(open_lots: list[Lot], amount: Decimal) -> list[tuple[int, Decimal
         taken.append((lot.number, portion))
         amount -= portion
     return taken
+
+
+def lots_to_notice(open_lots: list[Lot], now: datetime) -> list[Lot]:
+    """Open lots, in debit order, that now expire within EXPIRY_NOTICE and were not announced yet.
+    A lot already due gets no notice: it expires in this very step."""
+    return [lot for lot in open_lots if not lot.noticed and lot.notice_at <= now < lot.expires_at]
 
 
 def due_lots(open_lots: list[Lot], now: datetime) -> list[Lot]:

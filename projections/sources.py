@@ -8,6 +8,7 @@ from eventsourcing.utils import get_topic
 
 from commcredits.application import BillingApplication
 from commcredits.event_documents import event_document
+from domain.billing_contacts import BillingContacts
 from domain.credit_account import CreditAccount
 from domain.engine_clock import EngineClock
 from domain.licence_registry import LicenceRegistry
@@ -15,7 +16,7 @@ from domain.order import Order
 from domain.usage_claim import UsageClaim
 from projections.records import EventRecord
 
-AGGREGATES = (CreditAccount, LicenceRegistry, Order, UsageClaim, EngineClock)
+AGGREGATES = (CreditAccount, LicenceRegistry, Order, UsageClaim, EngineClock, BillingContacts)
 
 
 @cache

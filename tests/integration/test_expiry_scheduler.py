@@ -6,6 +6,7 @@ from commcredits.application import BillingApplication
 from commcredits.reference_data import load_catalog
 from commcredits.simulate import Simulation, report_document
 from consumers.expiry_scheduler import ExpiryScheduler
+from domain.credit_account import CreditAccount
 from tests.support import SPEC_RATES, as_lines
 
 SETUP = [
@@ -25,13 +26,23 @@ def test_a_lot_expires_when_due_and_the_trigger_recharges_with_no_cdr(store):
     app = BillingApplication(env=store.env)
     simulation = Simulation(app, SPEC_RATES, load_catalog(None))
     simulation.run(as_lines(SETUP))
-    times = iter([utc(2025, 2, 28, 9, 59, 59), utc(2025, 2, 28, 10, 0, 0)])
+    times = iter([utc(2025, 1, 29, 9, 59, 59), utc(2025, 1, 29, 10, 0, 0),
+                  utc(2025, 2, 28, 9, 59, 59), utc(2025, 2, 28, 10, 0, 0)])
     scheduler = ExpiryScheduler(simulation.service, now=lambda: next(times))
 
+    # leap-day lot: expires 2025-02-28T10:00:00Z, announced 30 days before, 2025-01-29T10:00:00Z
     events_before = app.recorder.max_notification_id()
-    assert scheduler.tick() is False  # leap-day lot: due 2025-02-28T10:00:00Z, one second later
+    assert scheduler.tick() is False  # one second before the notice: nothing is stored
     assert app.recorder.max_notification_id() == events_before
+    assert scheduler.tick() is True
+    topics = [notification.topic for notification in app.recorder.select_notifications(events_before + 1, 100)]
+    assert [topic for topic in topics if "CreditAccount" in topic] == [
+        "domain.credit_account:CreditAccount.ExpiryApproached"]
+    assert app.repository.get(CreditAccount.create_id("acme")).lots[0].noticed
 
+    events_before = app.recorder.max_notification_id()
+    assert scheduler.tick() is False  # one second before the expiry
+    assert app.recorder.max_notification_id() == events_before
     assert scheduler.tick() is True
     acme = report_document(app, simulation.log)["organizations"]["acme"]
     app.close()
