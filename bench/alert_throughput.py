@@ -106,6 +106,9 @@ def consumer(path: Path, broker: EmbeddedBroker, sink: LocalSmtpSink) -> None:
     thread.join(60)
     counts = Counter(outbox.counts())
     alerts_made = outbox.database.query("SELECT COUNT(*) FROM alert_notifications")[0][0]
+    for channel, first, last, count in outbox.database.query(
+            "SELECT channel, MIN(sent_at), MAX(sent_at), COUNT(*) FROM alert_deliveries GROUP BY channel"):
+        print(f"  {channel}: {count} sent between {first} and {last}", flush=True)
     print(f"alert consumer from Kafka: {events:,} events read in {fed:.1f} s = {events / fed:,.0f} events/s; "
           f"{alerts_made:,} alerts, {sum(counts.values()):,} deliveries ({dict(counts)}) settled in {settled:.1f} s "
           f"= {sum(counts.values()) / settled:,.0f} deliveries/s; {len(sink.received):,} e-mails received",
