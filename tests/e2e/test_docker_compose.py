@@ -15,7 +15,7 @@ ENGINE_SERVICES = {name: service for name, service in COMPOSE["services"].items(
 
 
 def test_the_stack_has_kafka_postgres_and_the_engines_processes():
-    assert {"kafka", "postgres", "consumer", "relay"} <= COMPOSE["services"].keys()
+    assert {"kafka", "postgres", "consumer", "relay", "alerts"} <= COMPOSE["services"].keys()
     assert COMPOSE["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for service in ENGINE_SERVICES.values():
         assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
@@ -41,3 +41,11 @@ def test_the_consumer_scales_out_within_the_cdr_partitions_and_the_relay_does_no
     assert 1 < consumer["deploy"]["replicas"] <= DEFAULT_CDR_PARTITIONS  # an instance beyond a partition idles
     assert "container_name" not in consumer  # replicas need names of their own
     assert relay.get("deploy", {}).get("replicas", 1) == 1  # one relay per store: positions are published once
+
+
+def test_one_alert_consumer_takes_its_mail_server_and_signing_key_from_the_host():
+    alerts = COMPOSE["services"]["alerts"]
+    assert alerts.get("deploy", {}).get("replicas", 1) == 1  # its dispatchers would compete for the same deliveries
+    for name in ("COMMCREDITS_SMTP_HOST", "COMMCREDITS_SMTP_PORT", "COMMCREDITS_SMTP_STARTTLS",
+                 "COMMCREDITS_SMTP_USERNAME", "COMMCREDITS_SMTP_PASSWORD", "COMMCREDITS_WEBHOOK_SECRET"):
+        assert alerts["environment"][name].startswith(f"${{{name}"), name  # never a secret written in the file
