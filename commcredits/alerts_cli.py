@@ -1,8 +1,9 @@
 """`commcredits alerts list|failed|retry|webhook-secret`: what the alert consumer sent, what it
 could not, and replaying the dead letters (docs/alerts.md).
 
-Exit status: 0 done; 1 a retried delivery failed again (it is back in the dead-letter store) or
-an id is not a dead letter; 2 bad usage or settings; 3 the event store is unavailable.
+Exit status: 0 done; 1 a retried delivery failed again (it is back in line or in the dead-letter
+store), an id is not a dead letter, or the organization does not exist; 2 bad usage or settings;
+3 the event store is unavailable.
 """
 
 from typing import Annotated, Optional
@@ -11,6 +12,8 @@ import orjson
 import psycopg
 import typer
 
+from commcredits.admin import StoreUnavailable
+from commcredits.contacts import read_contacts
 from commcredits.pipeline_settings import bootstrap_servers_from_environment
 from commcredits.settings import SettingsError, store_from_environment
 from consumers.alert_channels import EmailChannel, KafkaChannel, WebhookChannel
@@ -18,6 +21,7 @@ from consumers.alert_dispatcher import ChannelDispatcher
 from consumers.alert_outbox import DEAD, EMAIL, KAFKA, SENT, WEBHOOK, AlertOutbox, Delivery
 from consumers.alert_settings import AlertSettings, alert_settings_from_environment
 from consumers.webhook_delivery import webhook_secret
+from domain.errors import DomainError
 from projections.view_database import ViewDatabase
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
@@ -72,7 +76,20 @@ def list_alerts(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of lines.")] = False,
 ) -> None:
     """What was sent to an organization's billing contacts: when, to whom, and with what outcome."""
-    _print(_outbox().history(org, limit), as_json, f"no alerts for organization {org!r}")
+    deliveries = _outbox().history(org, limit)
+    if not deliveries:
+        _require_organization(org)
+    _print(deliveries, as_json, f"no alerts for organization {org!r} yet")
+
+
+def _require_organization(org: str) -> None:
+    """An empty history is an answer only for an organization that exists."""
+    try:
+        read_contacts(store_from_environment(), org)
+    except DomainError as error:
+        _fail(str(error), EXIT_FAILED)
+    except StoreUnavailable as error:
+        _fail(f"event store unavailable: {error}", EXIT_STORE_UNAVAILABLE)
 
 
 @alert_commands.command("failed")
