@@ -106,7 +106,8 @@ def test_an_organization_created_while_the_engine_runs_has_its_funds_scheduled_t
         admin_steps(store, org_created("late"), order("late", "30", at="2026-02-10T00:00:00Z"))
         assert service.next_expiry_at() is None  # not yet followed
         assert service.follow_store() == 1
-        assert service.next_expiry_at() == datetime(2027, 2, 10, tzinfo=UTC)
+        # the lot expires 2027-02-10; the scheduler first wakes 30 days before, to announce it
+        assert service.next_expiry_at() == datetime(2027, 1, 11, tzinfo=UTC)
         assert service.organizations() == ["first", "late"]
         assert service.clock == datetime(2026, 2, 10, tzinfo=UTC)  # the admin's time, adopted
         assert service.follow_store() == 0  # nothing new
