@@ -5,8 +5,9 @@ Steps, for each due delivery of the channel in event order:
 2. hand it to the channel, which calls the commit point (`sending` → `committing`) just before
    the receiver can act on it;
 3. record the outcome: `sent`; `pending` again after a backoff with jitter (transient failure);
-   `dead` after too many attempts or a permanent refusal; `unconfirmed` when the connection broke
-   after the commit point.
+   `dead` after too many attempts, a permanent refusal, or a delivery that could not even be
+   prepared (`internal_error`: a bug, parked for the operator rather than retried forever);
+   `unconfirmed` when the connection broke after the commit point.
 A transient failure also pauses its receiver (the SMTP server, one webhook URL) until the failed
 delivery is due again, so a receiver that is down is not hammered by every queued delivery, and
 the others' deliveries go on. The dispatcher never blocks the alert projection or the rating of
@@ -86,11 +87,15 @@ class ChannelDispatcher:
             log.warning("%s", error)
         except DeliveryUncertain as error:
             self.stats.unconfirmed += 1
-            self.outbox.unconfirmed(delivery, f"{error.code}: {error}")
+            self.outbox.unconfirmed(delivery, str(error))
             log.warning("alert %s to %s: no answer after handing it over (%s); not sent again",
                         delivery.alert_id, delivery.recipient, error.code)
         except DeliveryFailed as error:
             self._failed(delivery, error)
+        except Exception as error:  # a bug (a template, a value): park it where an operator sees it
+            log.exception("alert %s to %s could not be prepared", delivery.alert_id, delivery.recipient)
+            self._failed(delivery, DeliveryFailed("internal_error", f"{type(error).__name__}: {error}",
+                                                  permanent=True))
         else:
             self.stats.sent += 1
             self.outbox.sent(delivery)
@@ -98,17 +103,17 @@ class ChannelDispatcher:
 
     def _failed(self, delivery: Delivery, error: DeliveryFailed) -> None:
         self.stats.by_error[error.code] = self.stats.by_error.get(error.code, 0) + 1
-        due_again = self.outbox.failed(delivery, f"{error.code}: {error}", permanent=error.permanent,
+        due_again = self.outbox.failed(delivery, str(error), permanent=error.permanent,
                                        policy=self.policy, now=self.clock())
         if due_again is None:
             self.stats.dead += 1
-            log.warning("alert %s to %s parked in the dead-letter store after %d attempt(s): %s: %s",
-                        delivery.alert_id, delivery.recipient, delivery.attempts + 1, error.code, error)
+            log.warning("alert %s to %s parked in the dead-letter store after %d attempt(s): %s",
+                        delivery.alert_id, delivery.recipient, delivery.attempts + 1, error)
             return
         self.stats.failed += 1
         self._paused_until[self._receiver(delivery)] = due_again
-        log.info("alert %s to %s failed (%s: %s); trying again in %.1f s", delivery.alert_id, delivery.recipient,
-                 error.code, error, due_again - self.clock())
+        log.info("alert %s to %s failed (%s); trying again in %.1f s", delivery.alert_id, delivery.recipient,
+                 error, due_again - self.clock())
 
     def _receiver(self, delivery: Delivery) -> str:
         """What a transient failure pauses: the one SMTP server, else the recipient (a URL, the topic)."""

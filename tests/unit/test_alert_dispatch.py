@@ -192,3 +192,16 @@ def test_the_generated_webhook_key_is_made_once_and_kept_private(tmp_path):
     assert master_secret_from_environment(environment) == first and len(first) == 64
     assert (tmp_path / "webhook-signing.key").stat().st_mode & 0o077 == 0
     assert master_secret_from_environment({**environment, "COMMCREDITS_WEBHOOK_SECRET": "set"}) == b"set"
+
+
+def test_a_delivery_that_cannot_even_be_prepared_is_parked_not_retried_forever(outbox):
+    add_alert(outbox, 1)
+
+    class Broken(FakeChannel):
+        def send(self, delivery, at_commit):
+            raise KeyError("a template asked for a fact the alert lacks")
+
+    sender = dispatcher(outbox, Broken(), Clock())
+    assert sender.dispatch_once() == 1
+    parked = status_of(outbox, 1)
+    assert parked.status == DEAD and parked.last_error.startswith("internal_error: KeyError")
