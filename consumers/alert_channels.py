@@ -6,13 +6,15 @@ webhook transports call just before the receiver can act on the message (see
 `DeliveryUncertain`; every other exception is a bug in the caller's eyes.
 """
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 import orjson
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from commcredits.shard import partition_for_key
 from consumers.alert_kinds import Alert, OrgProfile
 from consumers.alert_outbox import Delivery
 from consumers.alert_rendering import render_alert
@@ -22,6 +24,9 @@ from consumers.smtp_delivery import SmtpSender, build_email
 from consumers.webhook_delivery import WebhookSender, webhook_secret
 
 KAFKA_SEND_TIMEOUT_S = 30.0
+TAIL_WINDOW = 10_000  # messages read back when a copy is in doubt
+TAIL_READ_TIMEOUT_S = 30.0
+TAIL_POLL_MS = 500
 MESSAGE_ID_DOMAIN = "commcredits"
 
 
@@ -86,8 +91,10 @@ class WebhookChannel:
 
 
 class KafkaChannel:
-    """At least once: Kafka cannot hold back half a message, so there is no commit point; a copy
-    sent again after a crash carries the same alert id (value `id`, header `alert_id`)."""
+    """Kafka cannot hold back half a message, so there is no commit point. Instead, a copy in
+    doubt (its dispatcher stopped while sending it) is first looked for among the last
+    `TAIL_WINDOW` messages of its partition, by its `alert_id` header, and sent only if it is not
+    there. Copies go out in event order, so one in doubt is among the latest."""
 
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -100,6 +107,8 @@ class KafkaChannel:
             if self._producer is None:
                 self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
                                                enable_idempotence=True, linger_ms=0, retries=5)
+            if delivery.in_doubt and self._already_published(delivery):
+                return
             self._producer.send(delivery.recipient, key=delivery.org.encode(), value=value,
                                 headers=headers).get(timeout=KAFKA_SEND_TIMEOUT_S)
         except KafkaError as error:
@@ -108,3 +117,24 @@ class KafkaChannel:
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close()
+
+    def _already_published(self, delivery: Delivery) -> bool:
+        topic, wanted = delivery.recipient, delivery.alert_id.encode()
+        partitions = self._producer.partitions_for(topic)
+        partition = TopicPartition(topic, partition_for_key(delivery.org.encode(), len(partitions)))
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False)
+        try:
+            consumer.assign([partition])
+            end = consumer.end_offsets([partition])[partition]
+            consumer.seek(partition, max(0, end - TAIL_WINDOW))
+            deadline = time.monotonic() + TAIL_READ_TIMEOUT_S
+            while time.monotonic() < deadline:
+                batch = consumer.poll(timeout_ms=TAIL_POLL_MS).get(partition, [])
+                if any(dict(message.headers).get("alert_id") == wanted for message in batch):
+                    return True
+                highwater = consumer.highwater(partition)
+                if not batch and highwater is not None and consumer.position(partition) >= highwater:
+                    return False  # read to the end (the fetch's high watermark, not end_offsets: docs/pipeline.md)
+            raise DeliveryFailed("kafka_unavailable", f"could not read the end of {topic} in time", permanent=False)
+        finally:
+            consumer.close()

@@ -16,10 +16,10 @@ can never both send it:
 `committing` is written just before the last bytes go to the receiver (`consumers.smtp_delivery`,
 `consumers.webhook_delivery`): before it, nothing was delivered and the delivery may be tried
 again; after it, the receiver may have it, so it is never sent again. A dispatcher that dies
-leaves its delivery `sending` (tried again once its lease runs out) or `committing` (then
-`unconfirmed`: handed over, no answer seen). The `alerts.v1` copy has no commit point (Kafka
-cannot hold a half message back): it is sent again after a crash, and carries the alert id so
-readers can drop the repeat.
+leaves its delivery `sending` (tried again once its lease runs out, marked `in_doubt`) or
+`committing` (then `unconfirmed`: handed over, no answer seen). The `alerts.v1` copy has no
+commit point (Kafka cannot hold a half message back): a copy in doubt is first looked for at the
+end of its partition, and sent only if it is not there (`consumers.alert_channels.KafkaChannel`).
 """
 
 from collections.abc import Sequence
@@ -45,12 +45,13 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS alert_deliveries (id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, org TEXT NOT NULL, "
     "position BIGINT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, status TEXT NOT NULL, "
     "attempts INTEGER NOT NULL, next_attempt_at DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION, "
-    "last_error TEXT, updated_at TEXT NOT NULL, sent_at TEXT)",
+    "last_error TEXT, updated_at TEXT NOT NULL, sent_at TEXT, in_doubt INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (status, channel, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS alert_deliveries_by_org ON alert_deliveries (org, position)",
 )
 _DELIVERY_COLUMNS = ("d.id, d.alert_id, d.org, d.position, d.channel, d.recipient, d.status, d.attempts, "
-                     "d.next_attempt_at, d.last_error, d.updated_at, d.sent_at, n.kind, n.at, n.document, n.profile")
+                     "d.next_attempt_at, d.last_error, d.updated_at, d.sent_at, n.kind, n.at, n.document, n.profile, "
+                     "d.in_doubt")
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,11 @@ class Delivery:
     at: str
     document: dict[str, Any]  # the alert (`Alert.document()`)
     profile: dict[str, Any]  # the organization as the alert was made (`OrgProfile` fields)
+    in_doubt: bool = False  # a dispatcher stopped while sending it: it may have gone out (`alerts.v1`)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "Delivery":
-        return cls(*row[:14], orjson.loads(row[14]), orjson.loads(row[15]))
+        return cls(*row[:14], orjson.loads(row[14]), orjson.loads(row[15]), bool(row[16]))
 
 
 class LostClaim(RuntimeError):
@@ -114,7 +116,7 @@ class AlertOutbox:
         """Deliveries whose dispatcher stopped (its lease ran out): `sending` ones are tried again,
         `committing` ones were handed over and become `unconfirmed`."""
         with self.database.transaction() as cursor:
-            cursor.execute("UPDATE alert_deliveries SET status = ?, lease_until = NULL, updated_at = ? "
+            cursor.execute("UPDATE alert_deliveries SET status = ?, lease_until = NULL, updated_at = ?, in_doubt = 1 "
                            "WHERE status = ? AND lease_until < ?", (PENDING, _now_text(), SENDING, now))
             released = cursor.rowcount
             cursor.execute("UPDATE alert_deliveries SET status = ?, lease_until = NULL, updated_at = ?, last_error = ? "
