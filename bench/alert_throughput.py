@@ -31,7 +31,7 @@ from commcredits.scenario import encoded, generate  # noqa: E402
 from commcredits.settings import sqlite_store  # noqa: E402
 from commcredits.simulate import Simulation  # noqa: E402
 from consumers.alert_consumer import AlertConsumer  # noqa: E402
-from consumers.alert_outbox import COMMITTING, PENDING, SENDING, AlertOutbox  # noqa: E402
+from consumers.alert_outbox import AlertOutbox  # noqa: E402
 from consumers.alert_projection import AlertProjection  # noqa: E402
 from consumers.alert_settings import AlertSettings, RetryPolicy  # noqa: E402
 from consumers.smtp_delivery import SmtpSettings  # noqa: E402
@@ -99,7 +99,7 @@ def consumer(path: Path, broker: EmbeddedBroker, sink: LocalSmtpSink) -> None:
     while alerts.feed.stats.polled < events:
         time.sleep(0.05)
     fed = time.perf_counter() - started
-    while any(outbox.counts().get(status) for status in (PENDING, SENDING, COMMITTING)):
+    while outbox.unsettled():
         time.sleep(0.05)
     settled = time.perf_counter() - started
     stop.set()

@@ -21,7 +21,8 @@ from commcredits.admin import Admin, ConcurrentUpdate, StoreUnavailable
 from commcredits.balance_page import (auto_recharge_text, balance_as_of, payment_text, read_balance_page,
                                      render_balance)
 from commcredits.service import REPEATED
-from commcredits.settings import SettingsError, store_from_environment
+from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.view_commands import fail as _fail
 from domain.errors import DomainError, UnknownOrganization
 from domain.timestamps import format_timestamp, parse_timestamp
 
@@ -313,26 +314,28 @@ def _csv_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
 
 
 @contextmanager
-def _admin() -> Iterator[Admin]:
-    """The store from the environment; every failure becomes a message and an exit status."""
+def store_steps() -> Iterator[StoreSettings]:
+    """The store from the environment, for a step that writes to it; every failure becomes a
+    message and an exit status (the module docstring's)."""
     try:
-        admin = Admin(store_from_environment())
+        store = store_from_environment()
     except SettingsError as error:
         _fail(str(error), EXIT_USAGE)
-    except StoreUnavailable as error:
-        _fail(f"event store unavailable: {error}", EXIT_STORE_UNAVAILABLE)
     try:
-        yield admin
+        yield store
     except DomainError as error:
         _fail(str(error), EXIT_REJECTED)
     except ConcurrentUpdate as error:
         _fail(f"concurrent_update: {error}", EXIT_REJECTED)
     except StoreUnavailable as error:
         _fail(f"event store unavailable: {error}", EXIT_STORE_UNAVAILABLE)
-    finally:
-        admin.close()
 
 
-def _fail(message: str, status: int) -> None:
-    typer.echo(f"commcredits: {message}", err=True)
-    raise typer.Exit(status)
+@contextmanager
+def _admin() -> Iterator[Admin]:
+    with store_steps() as store:
+        admin = Admin(store)
+        try:
+            yield admin
+        finally:
+            admin.close()

@@ -16,16 +16,16 @@ from commcredits.admin import StoreUnavailable
 from commcredits.contacts import read_contacts
 from commcredits.pipeline_settings import bootstrap_servers_from_environment
 from commcredits.settings import SettingsError, store_from_environment
-from consumers.alert_channels import EmailChannel, KafkaChannel, WebhookChannel
+from consumers.alert_channels import channels_for
+from consumers.alert_consumer import claim_lease_s
 from consumers.alert_dispatcher import ChannelDispatcher
-from consumers.alert_outbox import DEAD, EMAIL, KAFKA, SENT, WEBHOOK, AlertOutbox, Delivery
+from consumers.alert_outbox import DEAD, SENT, AlertOutbox, Delivery
 from consumers.alert_settings import AlertSettings, alert_settings_from_environment
 from consumers.webhook_delivery import webhook_secret
 from domain.errors import DomainError
 from projections.view_database import ViewDatabase
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
-RETRY_LEASE_S = 60.0
 
 alert_commands = typer.Typer(no_args_is_help=True, help="Alerts sent to billing contacts, and the dead letters.")
 
@@ -129,11 +129,8 @@ def retry(
 
 
 def _send_now(outbox: AlertOutbox, settings: AlertSettings, identities: list[str]) -> int:
-    bootstrap = bootstrap_servers_from_environment()
-    channels = {EMAIL: EmailChannel(settings), WEBHOOK: WebhookChannel(settings)}
-    if bootstrap:
-        channels[KAFKA] = KafkaChannel(bootstrap)
-    dispatchers = {name: ChannelDispatcher(name, channel, outbox, settings.retry, lease_s=RETRY_LEASE_S)
+    channels = channels_for(settings, bootstrap_servers_from_environment())
+    dispatchers = {name: ChannelDispatcher(name, channel, outbox, settings.retry, lease_s=claim_lease_s(settings))
                    for name, channel in channels.items()}
     still_failing = 0
     try:

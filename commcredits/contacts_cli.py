@@ -7,19 +7,14 @@ code: `invalid_input`, `unknown_organization`, `concurrent_update`), 2 bad usage
 3 the event store is unavailable.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 import orjson
 import typer
 
-from commcredits.admin import ConcurrentUpdate, StoreUnavailable
+from commcredits.admin_cli import store_steps
 from commcredits.contacts import UNCHANGED, normalise_contacts, read_contacts, set_contacts
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
-from commcredits.view_commands import EXIT_REJECTED, EXIT_STORE_UNAVAILABLE, EXIT_USAGE, fail
-from domain.errors import DomainError
 from domain.timestamps import parse_timestamp
 
 OrgArgument = Annotated[str, typer.Argument(help="Organization id.")]
@@ -43,7 +38,7 @@ def set_command(
     at: Annotated[Optional[str], typer.Option("--at", help="When (ISO 8601 with offset); default: now.")] = None,
 ) -> None:
     """Replace the billing contacts with exactly these (none given: no contacts)."""
-    with _rejections() as store:
+    with store_steps() as store:
         when = parse_timestamp(at, field="--at") if at is not None else datetime.now(timezone.utc)
         emails, webhooks, normal_locale = normalise_contacts(email or [], webhook or [], locale)
         outcome = set_contacts(store, org, emails, webhooks, normal_locale, when)
@@ -58,7 +53,7 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: org, emails, webhooks, locale, at.")] = False,
 ) -> None:
     """Show the billing contacts."""
-    with _rejections() as store:
+    with store_steps() as store:
         contacts = read_contacts(store, org)
     if as_json:
         document = contacts or {"org": org, "emails": [], "webhooks": [], "locale": None, "at": None}
@@ -78,20 +73,3 @@ def _describe(contacts: dict[str, Any]) -> str:
         lines += [f"  webhook: {url}" for url in contacts["webhooks"]]
     lines.append(f"  locale: {contacts['locale'] or DEFAULT_LOCALE_TEXT}")
     return "\n".join(lines)
-
-
-@contextmanager
-def _rejections() -> Iterator[StoreSettings]:
-    """The store from the environment; every failure becomes a message and an exit status."""
-    try:
-        store = store_from_environment()
-    except SettingsError as error:
-        fail(str(error), EXIT_USAGE)
-    try:
-        yield store
-    except DomainError as error:
-        fail(str(error), EXIT_REJECTED)
-    except ConcurrentUpdate as error:
-        fail(f"concurrent_update: {error}", EXIT_REJECTED)
-    except StoreUnavailable as error:
-        fail(f"event store unavailable: {error}", EXIT_STORE_UNAVAILABLE)

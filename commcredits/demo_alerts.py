@@ -6,7 +6,7 @@ from collections import Counter
 from commcredits.local_smtp_sink import LocalSmtpSink
 from commcredits.settings import StoreSettings
 from consumers.alert_consumer import AlertConsumer
-from consumers.alert_outbox import COMMITTING, PENDING, SENDING, AlertOutbox
+from consumers.alert_outbox import AlertOutbox
 from consumers.alert_settings import AlertSettings, RetryPolicy
 from consumers.smtp_delivery import SmtpSettings
 from projections.view_database import ViewDatabase
@@ -46,8 +46,7 @@ class AlertSink:
             return False
         if self._outbox is None:
             self._outbox = AlertOutbox(ViewDatabase.for_store(alerts.store))
-        counts = self._outbox.counts()
-        return not any(counts.get(status) for status in (PENDING, SENDING, COMMITTING))
+        return self._outbox.unsettled() == 0
 
     def summary(self, store: StoreSettings) -> str:
         outbox = self._outbox or AlertOutbox(ViewDatabase.for_store(store))

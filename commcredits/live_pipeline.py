@@ -22,7 +22,7 @@ from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
 from commcredits.settings import StoreSettings
 from commcredits.shard import Shard
-from consumers.alert_consumer import AlertConsumer
+from consumers.alert_consumer import AlertConsumer, AlertsNeedAPersistentStore
 from consumers.alert_settings import AlertSettings, alert_settings_from_environment
 from consumers.cdr_consumer import MAX_RECORDS_PER_POLL, CdrConsumer
 from consumers.expiry_scheduler import wall_clock
@@ -99,12 +99,13 @@ class LivePipeline:
 
     def _start_alerts(self) -> None:
         config = self.config
-        if config.store.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo":
-            log.warning("no alerts: the alert consumer needs a persistent event store")
-            return
         settings = config.alerts or alert_settings_from_environment()
+        try:
+            self.alerts = AlertConsumer(config.store, self.bootstrap_servers, config.topics.events, settings)
+        except AlertsNeedAPersistentStore as error:
+            log.warning("no alerts: %s", error)
+            return
         ensure_topics(self.bootstrap_servers, {settings.topic: 1})
-        self.alerts = AlertConsumer(config.store, self.bootstrap_servers, config.topics.events, settings)
         self._start_thread(ALERTS, lambda: self._run_alerts(self.alerts))
 
     def _run_alerts(self, alerts: AlertConsumer) -> None:

@@ -16,7 +16,7 @@ from kafka.errors import KafkaError
 
 from commcredits.shard import partition_for_key
 from consumers.alert_kinds import Alert, OrgProfile
-from consumers.alert_outbox import Delivery
+from consumers.alert_outbox import EMAIL, KAFKA, WEBHOOK, Delivery
 from consumers.alert_rendering import render_alert
 from consumers.alert_settings import AlertSettings
 from consumers.delivery_errors import DeliveryFailed
@@ -138,3 +138,11 @@ class KafkaChannel:
             raise DeliveryFailed("kafka_unavailable", f"could not read the end of {topic} in time", permanent=False)
         finally:
             consumer.close()
+
+
+def channels_for(settings: AlertSettings, bootstrap_servers: str | None) -> dict[str, Channel]:
+    """Every channel by name; without a broker to reach, no `alerts.v1` copy is sent from here."""
+    channels: dict[str, Channel] = {EMAIL: EmailChannel(settings), WEBHOOK: WebhookChannel(settings)}
+    if bootstrap_servers:
+        channels[KAFKA] = KafkaChannel(bootstrap_servers)
+    return channels

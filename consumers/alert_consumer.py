@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass, field
 
 from commcredits.settings import StoreSettings
-from consumers.alert_channels import EmailChannel, KafkaChannel, WebhookChannel
+from consumers.alert_channels import channels_for
 from consumers.alert_dispatcher import ChannelDispatcher
-from consumers.alert_outbox import EMAIL, KAFKA, WEBHOOK, AlertOutbox
+from consumers.alert_outbox import AlertOutbox
 from consumers.alert_projection import AlertProjection
 from consumers.alert_settings import AlertSettings
 from projections.kafka_source import TopicFeed
@@ -28,11 +28,21 @@ log = logging.getLogger("commcredits.alerts")
 
 LEASE_SEND_TIMEOUTS = 3  # a claim outlives the slowest send by this many send timeouts
 LEASE_MARGIN_S = 5.0
-THREAD_JOIN_TIMEOUT_S = 60.0
 
 
 class AlertsNeedAPersistentStore(ValueError):
     pass
+
+
+def claim_lease_s(settings: AlertSettings) -> float:
+    """How long a claimed delivery is a dispatcher's before another may take it over."""
+    return settings.send_timeout_s * LEASE_SEND_TIMEOUTS + LEASE_MARGIN_S
+
+
+def _in_memory(store: StoreSettings) -> bool:
+    database = store.env.get("SQLITE_DBNAME", "")
+    return store.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo" or database == ":memory:" \
+        or "mode=memory" in database
 
 
 @dataclass
@@ -44,20 +54,15 @@ class AlertConsumer:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.store.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo" or \
-                self.store.env.get("SQLITE_DBNAME", "") in (":memory:",) or \
-                "mode=memory" in self.store.env.get("SQLITE_DBNAME", ""):
+        if _in_memory(self.store):
             raise AlertsNeedAPersistentStore(
                 "the alert consumer keeps its outbox beside the event store: use a SQLite file or PostgreSQL")
         self.feed = TopicFeed(self.bootstrap_servers, self.events_topic,
                               [Projector(AlertProjection(self.settings.topic), ViewDatabase.for_store(self.store))],
                               client_id="commcredits-alerts")
-        lease_s = self.settings.send_timeout_s * LEASE_SEND_TIMEOUTS + LEASE_MARGIN_S
-        channels = {EMAIL: EmailChannel(self.settings), WEBHOOK: WebhookChannel(self.settings),
-                    KAFKA: KafkaChannel(self.bootstrap_servers)}
         self.dispatchers = [ChannelDispatcher(name, channel, AlertOutbox(ViewDatabase.for_store(self.store)),
-                                              self.settings.retry, lease_s=lease_s)
-                            for name, channel in channels.items()]
+                                              self.settings.retry, lease_s=claim_lease_s(self.settings))
+                            for name, channel in channels_for(self.settings, self.bootstrap_servers).items()]
 
     def run(self, stop: threading.Event) -> None:
         """Feed and dispatch until `stop` is set; if a part fails for a reason that retrying cannot

@@ -30,6 +30,7 @@ log = logging.getLogger("commcredits.alerts")
 DUE_BATCH = 100
 IDLE_WAIT_S = 0.2
 ERROR_PAUSE_S = 1.0
+RELEASE_INTERVAL_S = 1.0  # how often to look for claims whose dispatcher died (leases last 3 send timeouts + 5 s)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ChannelDispatcher:
         self.policy, self.lease_s, self.clock = policy, lease_s, clock
         self.stats = DispatchStats()
         self._paused_until: dict[str, float] = {}
+        self._next_release_at = 0.0  # at once on start: a restarted dispatcher takes over what it left
 
     def run(self, stop: threading.Event) -> None:
         """Send until `stop` is set; a failing view database is retried after a pause."""
@@ -67,7 +69,9 @@ class ChannelDispatcher:
     def dispatch_once(self, stop: threading.Event | None = None) -> int:
         """Try every due delivery of the channel once; returns how many were tried."""
         now = self.clock()
-        self.outbox.release_expired(now)
+        if now >= self._next_release_at:  # not on every idle turn: it is a write
+            self.outbox.release_expired(now)
+            self._next_release_at = now + RELEASE_INTERVAL_S
         tried = 0
         for delivery in self.outbox.due(self.channel_name, now, DUE_BATCH):
             if stop is not None and stop.is_set():

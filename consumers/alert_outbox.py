@@ -178,13 +178,16 @@ class AlertOutbox:
         return self._select(f"WHERE d.status = ? ORDER BY d.position, d.id LIMIT {int(limit)}", (DEAD,))
 
     def requeue(self, ids: Sequence[str] | None) -> list[str]:
-        """Put dead deliveries (these, or all when None) back in line with fresh attempts."""
-        chosen = [delivery.id for delivery in self.dead(limit=1_000_000)
-                  if ids is None or delivery.id in set(ids)]
+        """Put dead deliveries (these, or all when None) back in line with fresh attempts; returns
+        the ids that were dead, in event order."""
         with self.database.transaction() as cursor:
+            dead = [identity for (identity,) in cursor.execute(
+                "SELECT id FROM alert_deliveries WHERE status = ? ORDER BY position, id", (DEAD,)).fetchall()]
+            wanted = None if ids is None else set(ids)
+            chosen = [identity for identity in dead if wanted is None or identity in wanted]
             for identity in chosen:
                 cursor.execute("UPDATE alert_deliveries SET status = ?, attempts = 0, next_attempt_at = 0, "
-                               "updated_at = ? WHERE id = ? AND status = ?", (PENDING, _now_text(), identity, DEAD))
+                               "updated_at = ? WHERE id = ?", (PENDING, _now_text(), identity))
         return chosen
 
     def history(self, org: str, limit: int) -> list[Delivery]:
@@ -196,6 +199,11 @@ class AlertOutbox:
 
     def counts(self) -> dict[str, int]:
         return dict(self.database.query("SELECT status, COUNT(*) FROM alert_deliveries GROUP BY status"))
+
+    def unsettled(self) -> int:
+        """Deliveries still to be sent or being sent."""
+        return self.database.query("SELECT COUNT(*) FROM alert_deliveries WHERE status IN (?, ?, ?)",
+                                   (PENDING, SENDING, COMMITTING))[0][0]
 
     def _select(self, where: str, params: Sequence[Any]) -> list[Delivery]:
         rows = self.database.query(f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries d "

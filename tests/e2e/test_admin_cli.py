@@ -12,30 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from commcredits.cli import app
-from tests.conftest import POSTGRES_URL
 from tests.support import simulate_commands
 
 ORG = "contoso"
 T0 = "2026-01-01T09:00:00Z"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'admin' / 'events.sqlite'}"
-    return f"{POSTGRES_URL}?schema={request.getfixturevalue('postgres_schema')}"
-
-
-@pytest.fixture
-def cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str, expect: int = 0):
-        result = runner.invoke(app, list(args), env={"COMMCREDITS_DATABASE_URL": database_url})
-        assert result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr, result.exception)
-        return result
-
-    return invoke
 
 
 def write_csv(path: Path, text: str) -> Path:

@@ -4,42 +4,18 @@ as the relay would publish them."""
 
 import orjson
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from commcredits import admin_cli, contacts_cli
+from commcredits.cli import app
 from commcredits.application import BillingApplication
 from commcredits.event_documents import event_document
 from commcredits.settings import store_from_url
 from domain.billing_contacts import BillingContacts
 from producers.event_messages import OrganizationKeys, event_message
-from tests.conftest import POSTGRES_URL
 
 ORG = "contoso"
 T0 = "2026-01-01T09:00:00Z"
 
-app = typer.Typer()
-admin_cli.register(app)
-contacts_cli.register(app)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'contacts' / 'events.sqlite'}"
-    return f"{POSTGRES_URL}?schema={request.getfixturevalue('postgres_schema')}"
-
-
-@pytest.fixture
-def cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str, expect: int = 0):
-        result = runner.invoke(app, list(args), env={"COMMCREDITS_DATABASE_URL": database_url})
-        assert result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr, result.exception)
-        return result
-
-    return invoke
 
 
 @pytest.fixture

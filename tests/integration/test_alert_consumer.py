@@ -10,19 +10,17 @@ from collections import Counter
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
-from commcredits.application import BillingApplication
 from commcredits.local_smtp_sink import LocalSmtpSink
 from consumers.alert_consumer import AlertConsumer
 from consumers.alert_outbox import DEAD, SENT, AlertOutbox
 from consumers.alert_settings import AlertSettings, RetryPolicy
 from consumers.smtp_delivery import SmtpSettings
 from consumers.webhook_delivery import SIGNATURE_HEADER, verify_signature, webhook_secret
-from producers.event_relay import EventRelay
 from projections.view_database import ViewDatabase
 from tests.alert_scenario import (CONTOSO_EMAILS, EXPECTED_KINDS, NORTHWIND_EMAILS, database_url_of,
                                   expected_emails, write_history)
+from tests.integration.test_event_relay import published, relay_all
 from tests.webhook_receiver import WebhookReceiver
 
 MASTER_SECRET = b"test-master-secret"
@@ -31,15 +29,6 @@ WAIT_S = 60.0
 ALL_EMAILS = sum(expected_emails({"contoso": CONTOSO_EMAILS, "northwind": NORTHWIND_EMAILS}).values())
 CONTOSO_ALERTS = sum(EXPECTED_KINDS["contoso"].values())
 ALL_ALERTS = sum(sum(kinds.values()) for kinds in EXPECTED_KINDS.values())
-
-
-def relay_all(store, broker, topic: str) -> None:
-    app = BillingApplication(env=store.env)
-    relay = EventRelay(app, broker.bootstrap_servers, topic)
-    while relay.relay_once():
-        pass
-    relay.close()
-    app.close()
 
 
 def settings_for(smtp_port: int, alerts_topic: str, retry: RetryPolicy = FAST_RETRY) -> AlertSettings:
@@ -99,12 +88,7 @@ def mails_by_kind(sink: LocalSmtpSink) -> Counter:
 
 
 def alerts_topic_ids(broker, topic: str) -> list[str]:
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, consumer_timeout_ms=2000)
-    consumer.assign([TopicPartition(topic, partition) for partition in sorted(consumer.partitions_for_topic(topic))])
-    consumer.seek_to_beginning()
-    ids = [orjson.loads(message.value)["id"] for message in consumer]
-    consumer.close()
-    return ids
+    return [orjson.loads(message.value)["id"] for message in published(broker, topic)]
 
 
 @pytest.fixture
