@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commcredits.application import BillingApplication
+from commcredits.future_guard import FutureGuard
 from commcredits.inputs import command_from_document
 from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
@@ -53,12 +54,13 @@ class BulkRejected(DomainError):
 class Admin:
     """Runs administrator steps against the store; one instance per CLI invocation."""
 
-    def __init__(self, store: StoreSettings, gateway: PaymentGateway | None = None) -> None:
+    def __init__(self, store: StoreSettings, gateway: PaymentGateway | None = None,
+                 future_guard: FutureGuard | None = None) -> None:
         self.store = store
         try:
             self.app = BillingApplication(env=store.env)
             self.service = BillingService(self.app, load_rate_card(None), load_catalog(None),
-                                          gateway or SimulatedGateway())
+                                          gateway or SimulatedGateway(), future_guard=future_guard)
         except PersistenceError as error:
             raise StoreUnavailable(f"{store.description}: {error}") from None
 

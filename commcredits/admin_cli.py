@@ -18,12 +18,14 @@ import orjson
 import typer
 
 from commcredits.admin import Admin, ConcurrentUpdate, StoreUnavailable
+from commcredits.future_guard import FutureGuard
 from commcredits.balance_page import (auto_recharge_text, balance_as_of, payment_text, read_balance_page,
                                      render_balance)
 from commcredits.service import REPEATED
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.settings import SettingsError, StoreSettings, future_tolerance_from_environment, store_from_environment
+from commcredits.terminal_text import terminal_safe
 from commcredits.view_commands import fail as _fail
-from domain.errors import DomainError, UnknownOrganization
+from domain.errors import DomainError, UnknownOrganization, shown
 from domain.timestamps import format_timestamp, parse_timestamp
 
 EXIT_REJECTED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
@@ -80,7 +82,7 @@ def create_organization(
     with _admin() as admin:
         _run(admin, _line("organization.created", at, org=org, name=name, country=country, currency=currency,
                         commerce=commerce.value, agreements=agreement or []))
-    typer.echo(f"created organization {org} ({name}): {commerce.value}, {country}, {currency}")
+    typer.echo(f"created organization {org} ({terminal_safe(name)}): {commerce.value}, {country}, {currency}")
 
 
 @user_commands.command("add")
@@ -302,8 +304,7 @@ def _csv_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
                 _fail(f"{path}: the header must name the column(s) {', '.join(missing)}; "
                       f"found {', '.join(reader.fieldnames or []) or 'no header'}", EXIT_USAGE)
             rows = [(number, {column: (record[column] or "").strip() for column in columns})
-                    for number, record in enumerate(reader, start=2) if any((value or "").strip()
-                                                                           for value in record.values())]
+                    for number, record in enumerate(reader, start=2) if _has_content(path, number, record)]
     except OSError as error:
         _fail(f"{path}: cannot be read: {error.strerror or error}", EXIT_USAGE)
     except (UnicodeDecodeError, csv.Error) as error:
@@ -311,6 +312,28 @@ def _csv_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
     if not rows:
         _fail(f"{path}: no rows after the header", EXIT_USAGE)
     return rows
+
+
+def _future_guard(store: StoreSettings) -> FutureGuard | None:
+    """On a persistent store a step dated far ahead of the wall clock is refused (future_time):
+    it would move the engine's clock there for good."""
+    if store.is_memory:
+        return None
+    try:
+        return FutureGuard(future_tolerance_from_environment())
+    except SettingsError as error:
+        _fail(str(error), EXIT_USAGE)
+
+
+def _has_content(path: Path, number: int, record: dict[str | None, Any]) -> bool:
+    """False for a blank row (skipped). A row with more cells than the header names is refused
+    rather than guessed at: `csv.DictReader` files the extra cells under the key None."""
+    extra = record.get(None)
+    if extra:
+        named = len(record) - 1
+        _fail(f"{path}: row {number} has {named + len(extra)} cells but the header names {named} "
+              f"(the first without a column: {shown(extra[0])})", EXIT_USAGE)
+    return any((value or "").strip() for value in record.values())
 
 
 @contextmanager
@@ -334,7 +357,7 @@ def store_steps() -> Iterator[StoreSettings]:
 @contextmanager
 def _admin() -> Iterator[Admin]:
     with store_steps() as store:
-        admin = Admin(store)
+        admin = Admin(store, future_guard=_future_guard(store))
         try:
             yield admin
         finally:

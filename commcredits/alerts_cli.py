@@ -111,8 +111,8 @@ def retry(
     """Replay dead letters: each is tried again now, with fresh attempts (or queued with --queue-only)."""
     if bool(ids) == all_failed:
         _fail("name the deliveries to retry, or --all", EXIT_USAGE)
-    try:
-        settings = alert_settings_from_environment()
+    try:  # every setting before anything is requeued
+        settings, bootstrap_servers = alert_settings_from_environment(), bootstrap_servers_from_environment()
     except SettingsError as error:
         _fail(str(error), EXIT_USAGE)
     outbox = _outbox()
@@ -123,13 +123,14 @@ def retry(
     if queue_only or not requeued:
         typer.echo(f"{len(requeued)} deliveries queued again")
         return
-    still_failing = _send_now(outbox, settings, requeued)
+    still_failing = _send_now(outbox, settings, bootstrap_servers, requeued)
     if still_failing:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _send_now(outbox: AlertOutbox, settings: AlertSettings, identities: list[str]) -> int:
-    channels = channels_for(settings, bootstrap_servers_from_environment())
+def _send_now(outbox: AlertOutbox, settings: AlertSettings, bootstrap_servers: str | None,
+              identities: list[str]) -> int:
+    channels = channels_for(settings, bootstrap_servers)
     dispatchers = {name: ChannelDispatcher(name, channel, outbox, settings.retry, lease_s=claim_lease_s(settings))
                    for name, channel in channels.items()}
     still_failing = 0

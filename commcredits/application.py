@@ -4,14 +4,21 @@ from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ProcessRecorder, Recording, Tracking, Transcoder
+from eventsourcing.persistence import (AggregateRecorder, EventStore, InfrastructureFactory, ProcessRecorder, Recording,
+                                       Tracking, Transcoder)
+from eventsourcing.utils import Environment, EnvType, get_topic
 
+from commcredits.schema_lock import schema_setup_lock
+from commcredits.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
 from commcredits.transcoder import OrjsonTranscoder
 from domain.credit_account import CreditAccount
 from domain.licence_registry import LicenceRegistry
 
 # Every N events an aggregate is snapshotted, so loading a busy account reads at most N events.
 SNAPSHOT_INTERVAL_EVENTS = 500
+# The recorder of each persistence module: every event sealed as it is stored (`commcredits.seal_chain`).
+SEALED_RECORDERS = {"eventsourcing.sqlite": SealedSQLiteProcessRecorder,
+                    "eventsourcing.postgres": SealedPostgresProcessRecorder}
 
 
 class BillingApplication(Application):
@@ -21,11 +28,29 @@ class BillingApplication(Application):
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        environment = super().construct_env(name, env)
+        sealed = SEALED_RECORDERS.get(environment.get("PERSISTENCE_MODULE", ""))
+        if sealed is not None:
+            environment["PROCESS_RECORDER_TOPIC"] = get_topic(sealed)
+        return environment
+
     def construct_recorder(self) -> ProcessRecorder:
         """A recorder with a tracking table: a consumer's position in its input (a Kafka
         partition's offset, the relay's last published event) is written in the same transaction
-        as the events it caused, and a position can be recorded only once."""
-        return self.factory.process_recorder()
+        as the events it caused, and a position can be recorded only once. On SQLite and
+        PostgreSQL it seals every event it stores (`commcredits.sealed_recorders`).
+
+        Its tables and the snapshots' are set up while this process holds the store's set-up
+        lock (`commcredits.schema_lock`): processes starting together take turns."""
+        with schema_setup_lock(self.factory):
+            recorder = self.factory.process_recorder()
+            self._snapshot_recorder = _snapshot_recorder(self.factory)
+        return recorder
+
+    def construct_snapshot_store(self) -> EventStore:
+        assert self._snapshot_recorder is not None
+        return self.factory.event_store(mapper=self.mapper, recorder=self._snapshot_recorder)
 
     def save(self, *aggregates: Any, tracking: Tracking | None = None, **kwargs: Any) -> list[Recording]:
         """All pending events of `aggregates` in one transaction (all or nothing), with the
@@ -59,3 +84,7 @@ class BillingApplication(Application):
                 due[aggregate.id] = aggregate
         if due:
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate) for aggregate in due.values()])
+
+
+def _snapshot_recorder(factory: InfrastructureFactory) -> AggregateRecorder | None:
+    return factory.aggregate_recorder(purpose="snapshots") if factory.is_snapshotting_enabled() else None

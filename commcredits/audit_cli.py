@@ -1,12 +1,21 @@
-"""`commcredits audit verify|export`: the audit ledger for auditors.
+"""`commcredits audit verify|checkpoint|export`: the event store and the audit ledger for auditors.
 
-Both commands first bring the ledger (and the balance view it is checked against) up to the end
-of the store's log. `verify` exits 0 when every check passes and 1 naming the first problem
-(all problems follow on stderr); `export` writes the journal, one line per posting (CSV) or one
-entry per line (JSON Lines), with the chain hashes, so it can be checked outside this system.
+`verify` checks the event store against its seals (`projections.store_verify`: every event
+against the digest sealed in its transaction, the seal chain, and each `--checkpoint` given),
+then brings the ledger (and the balance view it is checked against) up to the end of the store's
+log and checks it (`projections.ledger_verify`). It exits 0 when every check passes and 1 naming
+the first problem (all problems follow on stderr); a stored event it cannot read is one of them,
+never a traceback. `checkpoint` checks the seal chain and prints its head as one token
+(`ck1-<position>-<seal>`) to keep outside the store: `verify --checkpoint TOKEN` later fails if
+the history up to that position changed, even when every seal after it was rewritten to match.
+`export` writes the journal, one line per posting (CSV) or one entry per line (JSON Lines), with
+the chain hashes, so it can be checked outside this system. In the CSV, for spreadsheets, the
+organization id (the one text from input) is made safe to open (`commcredits.spreadsheet_text`);
+the hashes cover the id as stored, which the JSON Lines carry as it is.
 """
 
 import csv
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,23 +24,29 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import orjson
+import psycopg
 import typer
+from eventsourcing.persistence import PersistenceError
 
 from commcredits.application import BillingApplication
+from commcredits.seal_chain import Checkpoint
 from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.spreadsheet_text import csv_text
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger, ledger_entries
-from projections.ledger_verify import verify_ledger
+from projections.ledger_verify import Verification, verify_ledger
 from projections.projector import Projector
 from projections.runner import catch_up
 from projections.sources import StoreLog
+from projections.store_verify import StoreVerification, verify_store
 from projections.view_database import ViewDatabase
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3
 CSV_COLUMNS = ("number", "position", "org", "event_type", "account", "debit", "credit", "event_digest",
                "previous_hash", "hash")
 
-audit = typer.Typer(no_args_is_help=True, help="The audit ledger: verify it, export it.")
+audit = typer.Typer(no_args_is_help=True, help="The event store's seals and the audit ledger: verify them, "
+                                                "checkpoint the seals, export the ledger.")
 
 
 def register(app: typer.Typer) -> None:
@@ -44,18 +59,67 @@ class ExportFormat(str, Enum):
 
 
 @audit.command()
-def verify() -> None:
-    """Recompute the ledger from the events and check the chain, the balances and every entry."""
-    with _ledger() as (app, database, ledger, balances):
+def verify(
+    checkpoint: Annotated[Optional[list[str]], typer.Option(
+        "--checkpoint", metavar="TOKEN", help="A token printed by `audit checkpoint` earlier: fail if the "
+                                              "history up to its position changed since (repeatable).")] = None,
+) -> None:
+    """Check every stored event against its seal, then recompute the ledger and check every entry."""
+    anchors = _checkpoints(checkpoint or [])
+    with _opened() as (app, database):
+        store = verify_store(app, anchors)
+        ledger, head = _verify_ledger(app, database)
+    _fail_on(store.problems + ledger.problems)
+    typer.echo(f"ledger verified: {ledger.entries:,} entries for {ledger.events:,} money events, "
+               f"{ledger.organizations:,} organization(s) balanced; chain head {head}")
+    typer.echo(f"store verified: {store.events:,} events match their seals in {store.batches:,} sealed batch(es)"
+               f"{f', {store.checkpoints} checkpoint(s) matched' if anchors else ''}; seal chain head "
+               f"{store.head.token}")
+
+
+@audit.command()
+def checkpoint() -> None:
+    """Print the seal chain's head as a token to keep outside the store (for verify --checkpoint)."""
+    with _opened(views=False) as (app, _):
+        store: StoreVerification = verify_store(app, readable=False)
+    _fail_on(store.problems)
+    typer.echo(store.head.token)
+    typer.echo(f"seal chain head: position {store.head.position}, seal {store.head.seal.hex()} "
+               f"({store.events:,} events in {store.batches:,} sealed batch(es))", err=True)
+
+
+def _checkpoints(tokens: list[str]) -> list[Checkpoint]:
+    try:
+        return [Checkpoint.parse(token) for token in tokens]
+    except ValueError as error:
+        typer.echo(f"commcredits: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _verify_ledger(app: BillingApplication, database: ViewDatabase) -> tuple[Verification, str]:
+    """The ledger's verification and its chain head. A stored event the projections cannot
+    apply or read (the store's check names it) is a problem of the verification, not a crash."""
+    ledger, balances = Ledger(), BalanceView()
+    try:
+        for projection in (ledger, balances):
+            catch_up(Projector(projection, database), StoreLog(app))
         result = verify_ledger(app, database, ledger, balances)
-        head = database.query(f"SELECT hash FROM {ledger.entries} ORDER BY number DESC LIMIT 1")
-    if not result.ok:
-        typer.echo(f"commcredits: audit_failed: {result.problems[0]}", err=True)
-        for problem in result.problems[1:]:
+    except (PersistenceError, psycopg.Error, sqlite3.Error):
+        raise
+    except Exception as error:  # a stored event the projections cannot take
+        result = Verification()
+        result.found(f"the ledger cannot be brought up to date and checked: {type(error).__name__}: {error}")
+        return result, "-"
+    head = database.query(f"SELECT hash FROM {ledger.entries} ORDER BY number DESC LIMIT 1")
+    return result, head[0][0] if head else "-"
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        typer.echo(f"commcredits: audit_failed: {problems[0]}", err=True)
+        for problem in problems[1:]:
             typer.echo(f"  also: {problem}", err=True)
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(f"ledger verified: {result.entries:,} entries for {result.events:,} money events, "
-               f"{result.organizations:,} organization(s) balanced; chain head {head[0][0] if head else '-'}")
 
 
 @audit.command()
@@ -86,8 +150,8 @@ def _write(database: ViewDatabase, ledger: Ledger, format: ExportFormat, target)
         postings = orjson.loads(lines)
         if writer:
             for line in postings:
-                writer.writerow((number, position, org, event_type, line["account"], line["debit"], line["credit"],
-                                 digest, previous_hash, entry_hash))
+                writer.writerow((number, position, csv_text(org), event_type, line["account"], line["debit"],
+                                 line["credit"], digest, previous_hash, entry_hash))
         else:
             target.write(orjson.dumps({"number": number, "position": position, "org": org, "event_type": event_type,
                                        "lines": postings, "event_digest": digest, "previous_hash": previous_hash,
@@ -96,23 +160,33 @@ def _write(database: ViewDatabase, ledger: Ledger, format: ExportFormat, target)
 
 
 @contextmanager
-def _ledger() -> Iterator[tuple[BillingApplication, ViewDatabase, Ledger, BalanceView]]:
+def _opened(views: bool = True) -> Iterator[tuple[BillingApplication, ViewDatabase | None]]:
     try:
         store: StoreSettings = store_from_environment()
     except SettingsError as error:
         typer.echo(f"commcredits: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    app = database = None
     try:
         app = BillingApplication(env=store.env)
-        database = ViewDatabase.for_store(store)
+        database = ViewDatabase.for_store(store) if views else None
     except Exception as error:  # the store or the view database does not answer
+        if app is not None:
+            app.close()
         typer.echo(f"commcredits: event store unavailable: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(EXIT_STORE_UNAVAILABLE) from None
     try:
+        yield app, database
+    finally:
+        if database is not None:
+            database.close()
+        app.close()
+
+
+@contextmanager
+def _ledger() -> Iterator[tuple[BillingApplication, ViewDatabase, Ledger, BalanceView]]:
+    with _opened() as (app, database):
         ledger, balances = Ledger(), BalanceView()
         for projection in (ledger, balances):
             catch_up(Projector(projection, database), StoreLog(app))
         yield app, database, ledger, balances
-    finally:
-        database.close()
-        app.close()

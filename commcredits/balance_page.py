@@ -13,6 +13,7 @@ from typing import Any
 from commcredits.application import BillingApplication
 from commcredits.reference_data import load_catalog
 from commcredits.settings import StoreSettings
+from commcredits.terminal_text import terminal_safe
 from commcredits.view_commands import read_caught_up
 from domain.credit_account import CreditAccount
 from projections.balance_queries import EXPIRY_WINDOWS_DAYS, balance_page, expiring_within
@@ -88,7 +89,7 @@ def _business_time(event) -> datetime:
 def render_balance(document: dict[str, Any], now: datetime) -> str:
     """A readable page; lots past their expiry that the engine has not yet expired are flagged."""
     currency = document["currency"]
-    lines = [f"{document['name']} ({document['org']}): {document['commerce']}, {document['country']}, {currency}"]
+    lines = [f"{terminal_safe(document['name'])} ({document['org']}): {document['commerce']}, {document['country']}, {currency}"]
     if not document["credits_active"]:
         lines.append("Communications Credits: not active"
                      + (" (NCE: pays overage)" if document["commerce"] == "nce" else " (no order placed)"))

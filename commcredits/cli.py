@@ -73,13 +73,14 @@ def _print_summary(source, settings, rate_card, catalog) -> None:
     import time
 
     from commcredits.application import BillingApplication
+    from producers.bounded_lines import bounded_lines
     from commcredits.simulate import Simulation, report_document
     from commcredits.summary import render_summary
 
     started = time.perf_counter()
     app = BillingApplication(env=settings.env)
     simulation = Simulation(app, rate_card, catalog, store_is_new=True)
-    simulation.run(source)
+    simulation.run(bounded_lines(source))
     elapsed = time.perf_counter() - started
     typer.echo(render_summary(report_document(app, simulation.log), simulation.log.lines, elapsed), nl=False)
     app.close()
@@ -120,6 +121,10 @@ alerts_cli.register(app)
 from commcredits import contacts_cli  # noqa: E402  (contacts set|show: who receives the alerts)
 
 contacts_cli.register(app)
+
+from commcredits import dead_letters_cli  # noqa: E402  (dead-letters list|payload: oversized originals)
+
+dead_letters_cli.register(app)
 
 
 def main() -> None:

@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 from commcredits import commands
 from domain import codes, phone
 from domain.auto_recharge import AutoRechargeSettings, parse_auto_recharge
-from domain.calls import CALL_TYPES, MAX_DURATION_SECONDS, MAX_USAGE_ID_CHARS, Cdr, user_required
-from domain.errors import InvalidInput
+from domain.calls import CALL_TYPES, MAX_DURATION_SECONDS, Cdr, user_required
+from domain.errors import InvalidInput, shown
 from domain.licences import LICENCES
 from domain.money import parse_money
 from domain.payments import PaymentMethod, parse_payment_method
 from domain.timestamps import parse_timestamp
+
+MAX_DISPLAY_NAME_CHARS = 256
+MAX_FREE_TEXT_CHARS = 256  # a CDR's number_type and conference_id: carried into reports as given
 
 
 def _identifier(value: Any, info) -> str:
@@ -31,13 +34,25 @@ def _optional_identifier(value: Any, info) -> str | None:
     return None if value is None else codes.parse_identifier(value, field=info.field_name)
 
 
+def _display_name(value: Any, info) -> str:
+    name = codes.parse_free_text(value, field=info.field_name, max_chars=MAX_DISPLAY_NAME_CHARS)
+    if not name.strip():
+        raise InvalidInput(f"{info.field_name} must not be empty")
+    return name
+
+
+def _optional_free_text(value: Any, info) -> str | None:
+    return None if value is None else codes.parse_free_text(value, field=info.field_name,
+                                                            max_chars=MAX_FREE_TEXT_CHARS)
+
+
 def _timestamp(value: Any, info) -> datetime:
     return parse_timestamp(value, field=info.field_name)
 
 
 def _identifiers(value: Any, info) -> list[str]:
     if not isinstance(value, list) or not value:
-        raise InvalidInput(f"{info.field_name} must be a non-empty list of strings, got {value!r}")
+        raise InvalidInput(f"{info.field_name} must be a non-empty list of strings, got {shown(value)}")
     return [codes.parse_identifier(item, field=info.field_name) for item in value]
 
 
@@ -53,13 +68,13 @@ def _agreements(value: Any, info) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InvalidInput(f"agreements must be a list of strings, got {value!r}")
+        raise InvalidInput(f"agreements must be a list of strings, got {shown(value)}")
     return [codes.parse_identifier(item, field="agreements") for item in value]
 
 
 def _strict_bool(value: Any, info) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput(f"{info.field_name} must be true or false, got {value!r}")
+        raise InvalidInput(f"{info.field_name} must be true or false, got {shown(value)}")
     return value
 
 
@@ -69,6 +84,8 @@ def _money_text(value: Any, info) -> Any:
 
 
 Identifier = Annotated[str, PlainValidator(_identifier)]
+DisplayName = Annotated[str, PlainValidator(_display_name)]
+OptionalFreeText = Annotated[str | None, PlainValidator(_optional_free_text)]
 OptionalIdentifier = Annotated[str | None, PlainValidator(_optional_identifier)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 Country = Annotated[str, PlainValidator(lambda value, info: codes.parse_country(value, field=info.field_name))]
@@ -85,7 +102,7 @@ class _Wire(BaseModel):
 
 class OrganizationCreated(_Wire):
     org: Identifier
-    name: Identifier
+    name: DisplayName
     country: Country
     currency: Currency
     commerce: Annotated[Literal["legacy", "nce"], PlainValidator(lambda value, info: _one_of(value, info, ("legacy", "nce")))]
@@ -173,39 +190,32 @@ class ClockAdvanced(_Wire):
         return commands.AdvanceClock(self.at)
 
 
-def _usage_id(value: Any, info) -> str:
-    usage_id = codes.parse_identifier(value, field="usage_id")
-    if len(usage_id) > MAX_USAGE_ID_CHARS:
-        raise InvalidInput(f"usage_id must be at most {MAX_USAGE_ID_CHARS} characters, got {len(usage_id)}")
-    return usage_id
-
-
 def _duration(value: Any, info) -> int:
     if type(value) is not int or not 0 <= value <= MAX_DURATION_SECONDS:
-        raise InvalidInput(f"duration_seconds must be a whole number 0-{MAX_DURATION_SECONDS}, got {value!r}")
+        raise InvalidInput(f"duration_seconds must be a whole number 0-{MAX_DURATION_SECONDS}, got {shown(value)}")
     return value
 
 
 def _call_type(value: Any, info) -> str:
-    if value not in CALL_TYPES:
-        raise InvalidInput(f"call_type {value!r} is not one of {', '.join(sorted(CALL_TYPES))}")
+    if not isinstance(value, str) or value not in CALL_TYPES:
+        raise InvalidInput(f"call_type {shown(value)} is not one of {', '.join(sorted(CALL_TYPES))}")
     return value
 
 
 class CdrRecord(_Wire):
     """A CDR as a call switch sends it (SPEC §10); unknown extra fields are ignored."""
-    usage_id: Annotated[str, PlainValidator(_usage_id)]
+    usage_id: Identifier
     org: Identifier
     user: OptionalIdentifier = None
     call_type: Annotated[str, PlainValidator(_call_type)]
-    number_type: OptionalIdentifier = None
+    number_type: OptionalFreeText = None
     caller_number: Annotated[str, PlainValidator(lambda value, info: phone.parse_e164(value, field="caller_number"))]
     destination_number: Identifier
     start_time: Timestamp
     end_time: Timestamp
     duration_seconds: Annotated[int, PlainValidator(_duration)]
     call_id: OptionalIdentifier = None
-    conference_id: OptionalIdentifier = None
+    conference_id: OptionalFreeText = None
 
     def cdr(self) -> Cdr:
         if self.call_type == "emergency_out":
@@ -226,7 +236,7 @@ class CdrRecord(_Wire):
 
 def _one_of(value: Any, info, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise InvalidInput(f"{info.field_name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidInput(f"{info.field_name} must be one of {', '.join(allowed)}, got {shown(value)}")
     return value
 
 
@@ -257,7 +267,7 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
 def command_from_document(document: dict[str, Any]) -> commands.Command:
     line_type = document.get("type")
     if not isinstance(line_type, str) or line_type not in LINE_MODELS:
-        raise InvalidInput(f"type must be one of {', '.join(LINE_MODELS)}, got {line_type!r}")
+        raise InvalidInput(f"type must be one of {', '.join(LINE_MODELS)}, got {shown(line_type)}")
     model, options = LINE_MODELS[line_type]
     return validated(model, document).command(**options)
 

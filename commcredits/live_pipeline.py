@@ -4,8 +4,10 @@ event store, the broker, the CDR consumer with the expiry scheduler, and the eve
 Threads: the consumer (with the expiry scheduler) writes billing events; each CDR partition it
 holds is a shard with its own clock and expiry steps, so more `run --role consumer` instances
 in the same group share the partitions without writing the same aggregates. The relay reads the
-store through an application of its own and writes only its position. If either
-thread fails, the whole pipeline stops (and `run` exits non-zero) rather than run half-working.
+store through an application of its own and writes only its position. A store that does not
+answer (PostgreSQL restarting) is waited out by every thread, each retrying on its own. If a
+thread fails (a bug), the whole pipeline stops (and `run` exits non-zero) rather than run
+half-working.
 With no `KAFKA_BOOTSTRAP_SERVERS` it starts the embedded broker, which keeps messages in memory
 only; the relay then republishes the store's history into it (docs/pipeline.md).
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from commcredits.application import BillingApplication
 from commcredits.embedded_broker import EmbeddedBroker, ensure_topics
+from commcredits.future_guard import FutureGuard
 from commcredits.pipeline_settings import Topics
 from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.service import BillingService
@@ -51,6 +54,7 @@ class PipelineConfig:
     batch_size: int | None = None  # CDRs per store transaction and events per relay batch; None: defaults
     roles: frozenset[str] = ALL_ROLES  # run the consumer and the relay as separate processes to scale them apart
     alerts: AlertSettings | None = None  # None: from the environment (consumers.alert_settings)
+    future_guard: FutureGuard | None = None  # `run`: times far ahead of the wall clock are refused (future_time)
 
 
 class LivePipeline:
@@ -80,7 +84,8 @@ class LivePipeline:
             self.writer = writer = BillingApplication(env=config.store.env)
 
             def service_for(shard: Shard) -> BillingService:
-                return BillingService(writer, rate_card, catalog, config.gateway, shard=shard)
+                return BillingService(writer, rate_card, catalog, config.gateway, shard=shard,
+                                      future_guard=config.future_guard)
 
             self.consumer = CdrConsumer(service_for, self.bootstrap_servers, config.topics,
                                         max_records=config.batch_size or MAX_RECORDS_PER_POLL)

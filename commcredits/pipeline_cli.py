@@ -9,13 +9,17 @@ from typing import Annotated, Optional
 
 import typer
 
+from commcredits.future_guard import FutureGuard
 from commcredits.live_pipeline import ALERTS, ALL_ROLES, CONSUMER, RELAY, LivePipeline, PipelineConfig
 from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
 from commcredits.reference_data import ReferenceDataError
-from commcredits.settings import SettingsError, data_dir, store_from_environment
+from commcredits.private_files import create_private_file
+from commcredits.settings import (SettingsError, future_tolerance_from_environment, private_data_dir,
+                                  store_from_environment)
 from consumers.alert_settings import alert_settings_from_environment
 
 STATUS_INTERVAL_S = 5.0
+BROKER_LOG_NAME = "embedded-broker.log"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
@@ -24,6 +28,16 @@ class Role(str, Enum):
     consumer = CONSUMER
     relay = RELAY
     alerts = ALERTS
+
+
+def _private_broker_log() -> Path:
+    """The embedded broker's log in the data directory, created 0600 like the store beside it."""
+    path = private_data_dir() / BROKER_LOG_NAME
+    try:
+        create_private_file(path)
+    except OSError as error:
+        raise SettingsError(f"cannot create the broker log {path}: {error.strerror or error}") from None
+    return path
 
 
 def register(app: typer.Typer) -> None:
@@ -83,16 +97,19 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection at INFO
     log = logging.getLogger("commcredits.run")
-    try:
-        store, alerts = store_from_environment(), alert_settings_from_environment()
+    roles = ALL_ROLES if role is Role.all else frozenset({role.value})
+    try:  # every setting, before anything starts: a bad one is exit 2 now, not a failure hours later
+        alerts, future_guard = alert_settings_from_environment(), FutureGuard(future_tolerance_from_environment())
+        topics, bootstrap_servers = topics_from_environment(), bootstrap_servers_from_environment()
+        store = store_from_environment()  # after the others: it creates the SQLite file
+        broker_log = None if bootstrap_servers else _private_broker_log()
     except SettingsError as error:
         typer.echo(f"commcredits: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    config = PipelineConfig(store=store, topics=topics_from_environment(), rates=rates, catalog=catalog,
-                            bootstrap_servers=bootstrap_servers_from_environment(), cdr_partitions=partitions,
-                            broker_log=data_dir() / "embedded-broker.log", expire_by_wall_clock=wall_clock_expiry,
-                            batch_size=batch_size, alerts=alerts,
-                            roles=ALL_ROLES if role is Role.all else frozenset({role.value}))
+    config = PipelineConfig(store=store, topics=topics, rates=rates, catalog=catalog,
+                            bootstrap_servers=bootstrap_servers, cdr_partitions=partitions,
+                            broker_log=broker_log, expire_by_wall_clock=wall_clock_expiry,
+                            batch_size=batch_size, alerts=alerts, future_guard=future_guard, roles=roles)
     pipeline = LivePipeline(config)
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: pipeline.stop_requested.set())

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from commcredits.embedded_broker import BrokerError, ensure_topics, wait_until_answers
 from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
+from commcredits.settings import SettingsError
 from producers.cdr_publisher import LineError, PublishError, PublishSummary, publish_cdrs
 
 EXIT_LINE_ERRORS, EXIT_USAGE, EXIT_BROKER = 1, 2, 3
@@ -125,10 +126,13 @@ def publish_cdrs_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Publish CDRs to the CDR topic, keyed by organization; commands of a scenario file are skipped."""
-    bootstrap = bootstrap_servers or bootstrap_servers_from_environment()
+    try:
+        bootstrap = bootstrap_servers or bootstrap_servers_from_environment()
+        topic = topic or topics_from_environment().cdrs
+    except SettingsError as error:
+        _fail(str(error), EXIT_USAGE)
     if not bootstrap:
         _fail("no Kafka broker given: use --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS", EXIT_USAGE)
-    topic = topic or topics_from_environment().cdrs
     file_format = _format_of(file, file_format)
     with _opened(file) as (stream, size):
         try:

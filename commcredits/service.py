@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 from commcredits import commands
 from commcredits.application import BillingApplication
 from commcredits.existing_aggregates import existing_aggregates
+from commcredits.future_guard import FutureGuard
 from domain.catalog import Catalog
 from commcredits.shard import Shard
 from domain.credit_account import CreditAccount
@@ -67,8 +68,10 @@ def _pop_due(heap: list[_ExpiryDue], now: datetime) -> list[str]:
 
 class BillingService:
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
-                 gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None) -> None:
+                 gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None,
+                 future_guard: FutureGuard | None = None) -> None:
         self.app, self.rate_card, self.catalog, self.gateway = app, rate_card, catalog, gateway
+        self.future_guard = future_guard  # None: times are taken as they come (simulate)
         self.shard = shard
         self.clock: datetime | None = None
         self._accounts: dict[str, CreditAccount] = {}
@@ -145,6 +148,8 @@ class BillingService:
 
     def handle(self, command: commands.Command) -> str:
         handler = getattr(self, f"_handle_{type(command).__name__}")
+        if self.future_guard is not None:
+            self.future_guard.check(command.at, "end_time" if isinstance(command, commands.RateCdr) else "at")
         return handler(command)
 
     def _handle_CreateOrganization(self, command: commands.CreateOrganization) -> str:

@@ -10,16 +10,17 @@ spooled to a temporary file as they come. The output is built from the stored ev
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import orjson
 
 from commcredits.application import BillingApplication
+from producers.bounded_lines import OverlongLine, bounded_lines
 from commcredits.inputs import command_from_document, decode_json_object
 from commcredits.service import DUPLICATE, BillingService
 from commcredits.settings import StoreSettings
 from domain.catalog import Catalog
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.payments import PaymentGateway, SimulatedGateway
 from domain.rates import RateCard
 from projections import call_results, organization_summary
@@ -47,7 +48,7 @@ class Simulation:
                                       store_is_new=store_is_new)
         self.log = RunLog()
 
-    def run(self, lines: Iterable[bytes], first_line_number: int = 1) -> None:
+    def run(self, lines: Iterable[bytes | OverlongLine], first_line_number: int = 1) -> None:
         for number, raw in enumerate(lines, start=first_line_number):
             self.log.lines += 1
             self.apply_line(number, raw)
@@ -55,7 +56,10 @@ class Simulation:
                 self.service.flush()
         self.service.flush()
 
-    def apply_line(self, number: int, raw: bytes) -> None:
+    def apply_line(self, number: int, raw: bytes | OverlongLine) -> None:
+        if isinstance(raw, OverlongLine):
+            self.log.rejected.append((number, InvalidInput.code))  # not read, so not known to be a CDR
+            return
         if not raw.strip():
             return
         is_cdr = False
@@ -95,11 +99,12 @@ def write_report(app: BillingApplication, log: RunLog, out: IO[bytes]) -> None:
     out.write(b"}\n")
 
 
-def simulate(lines: Iterable[bytes], store: StoreSettings, rate_card: RateCard, catalog: Catalog,
+def simulate(source: BinaryIO, store: StoreSettings, rate_card: RateCard, catalog: Catalog,
              out: IO[bytes]) -> RunLog:
+    """Run the lines of `source` (each bounded: `producers.bounded_lines`) and write the report."""
     app = BillingApplication(env=store.env)
     simulation = Simulation(app, rate_card, catalog, store_is_new=True)
-    simulation.run(lines)
+    simulation.run(bounded_lines(source))
     write_report(app, simulation.log, out)
     return simulation.log
 

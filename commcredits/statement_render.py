@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from commcredits.terminal_text import terminal_safe
+
 FORMATS = ("json", "text", "html")
 AMOUNT_WIDTH = 14  # room for 999,999,999.9999 without breaking the column
 SOURCE_LABELS = {"order": "Order", "manual": "Added by hand", "auto_recharge": "Auto-recharge"}
@@ -62,7 +64,7 @@ def subtitle(statement: dict[str, Any]) -> str:
 def text(statement: dict[str, Any]) -> str:
     labelled = [(f"{'  ' * depth}{label}", amount) for label, amount, depth in statement_lines(statement)]
     width = max(len(label) for label, _ in labelled)
-    lines = [title(statement), subtitle(statement), ""]
+    lines = [terminal_safe(title(statement)), subtitle(statement), ""]
     lines += [f"{label.ljust(width)} {amount.rjust(AMOUNT_WIDTH)}" for label, amount in labelled]
     return "\n".join(lines) + "\n"
 

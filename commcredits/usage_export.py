@@ -1,7 +1,9 @@
 """The usage report as a file: CSV, JSON or XLSX, from typed rows (`projections.usage_queries`).
 
 - CSV: a header row of the report's column titles, then one line per call; amounts as
-  4-decimal strings, times as `YYYY-MM-DDTHH:MM:SSZ` (UTC), empty cells for absent values.
+  4-decimal strings, times as `YYYY-MM-DDTHH:MM:SSZ` (UTC), empty cells for absent values; text
+  from the CDRs made safe to open in a spreadsheet (`commcredits.spreadsheet_text.csv_text`:
+  `'` in front of what would be a formula, NULs and other invisible control characters dropped).
 - JSON: a list of objects keyed by the snake_case field names; amounts as 4-decimal strings
   (never JSON numbers, which readers take for floats), times as in CSV, absent values null,
   the rate row as an object.
@@ -9,7 +11,8 @@
   seconds integers, times date-time cells in UTC: Excel has no time zones, so the header says
   UTC), the pane frozen below the header, and a `Total` row after the data whose sums are
   computed exactly here with `Decimal` and written as values, not formulas (a reader that does not
-  recalculate would show nothing).
+  recalculate would show nothing); text is always a text cell, without invisible control
+  characters, marked with Excel's quote prefix when it would otherwise be read as a formula.
 """
 
 import csv
@@ -23,6 +26,7 @@ import orjson
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from commcredits.spreadsheet_text import cell_text, csv_text, starts_a_formula
 from domain.money import ZERO, format_money
 from domain.timestamps import encode_timestamp
 from projections.usage_queries import AMOUNT_FIELDS, ROW_FIELDS, TIME_FIELDS, UsageRow
@@ -57,7 +61,7 @@ def csv_bytes(rows: Sequence[UsageRow]) -> bytes:
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(HEADERS.values())
-    writer.writerows([_text(value) for value in _values(row)] for row in rows)
+    writer.writerows([_csv_cell(value) for value in _values(row)] for row in rows)
     return text.getvalue().encode("utf-8")
 
 
@@ -96,6 +100,13 @@ def _values(row: UsageRow) -> list[Any]:
     return [getattr(row, name) for name in ROW_FIELDS]
 
 
+def _csv_cell(value: Any) -> str:
+    """Text made safe to open in a spreadsheet (`csv_text`: the CDRs' fields; our own texts, kinds
+    and reasons, never start a formula); numbers, amounts, times and the rate row, all written by
+    us, exactly as `_text` writes them."""
+    return csv_text(value) if isinstance(value, str) else _text(value)
+
+
 def _text(value: Any) -> str:
     """A CSV cell: what a spreadsheet or a script reads back without losing a digit."""
     json_value = _json_value(value)
@@ -113,6 +124,8 @@ def _json_value(value: Any) -> Any:
 
 
 def _cell_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return cell_text(value)  # openpyxl refuses a control character a workbook cannot hold
     if isinstance(value, dict):
         return _json_text(value)
     if isinstance(value, datetime):
@@ -125,12 +138,15 @@ def _json_text(value: dict[str, Any]) -> str:
 
 
 def _keep_text_as_text(sheet: Any) -> None:
-    """openpyxl takes any string starting with `=` for a formula; a usage id or a user name is
-    data from a CDR, and must never run in the reader's spreadsheet."""
+    """A usage id or a user name is data from a CDR, and must never run in the reader's
+    spreadsheet. Text that a spreadsheet would read as a formula (`starts_a_formula`; openpyxl
+    itself takes any string starting with `=` for one) is written as a text cell with Excel's
+    quote prefix, which shows it as typed and keeps it text when the reader edits it."""
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
-            if cell.data_type == "f":
+            if isinstance(cell.value, str) and starts_a_formula(cell.value):
                 cell.data_type = "s"
+                cell.quotePrefix = True
 
 
 def _format_columns(sheet: Any, last_row: int) -> None:

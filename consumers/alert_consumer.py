@@ -39,12 +39,6 @@ def claim_lease_s(settings: AlertSettings) -> float:
     return settings.send_timeout_s * LEASE_SEND_TIMEOUTS + LEASE_MARGIN_S
 
 
-def _in_memory(store: StoreSettings) -> bool:
-    database = store.env.get("SQLITE_DBNAME", "")
-    return store.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo" or database == ":memory:" \
-        or "mode=memory" in database
-
-
 @dataclass
 class AlertConsumer:
     store: StoreSettings
@@ -54,7 +48,7 @@ class AlertConsumer:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if _in_memory(self.store):
+        if self.store.is_memory:
             raise AlertsNeedAPersistentStore(
                 "the alert consumer keeps its outbox beside the event store: use a SQLite file or PostgreSQL")
         self.feed = TopicFeed(self.bootstrap_servers, self.events_topic,

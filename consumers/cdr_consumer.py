@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,9 +37,12 @@ from kafka.structs import OffsetAndMetadata
 
 from commcredits.pipeline_settings import Topics
 from commcredits.service import BillingService
+from commcredits.settings import StoreSettings
 from commcredits.shard import Shard
 from consumers.cdr_rating import BatchOutcome, CdrMessage, CdrRater, DeadLetter
+from consumers.dead_letters import STORE_ERRORS, LetterRecord, OversizedPayloads, is_oversized, letter_record
 from consumers.expiry_scheduler import TICK_INTERVAL_S, ExpiryScheduler
+from projections.view_database import ViewDatabase
 
 log = logging.getLogger("commcredits.consumer")
 
@@ -78,6 +81,10 @@ class ConsumerStats:
 ServiceForShard = Callable[[Shard], BillingService]
 
 
+class DeadLetterRefused(Exception):
+    """The broker will not take a dead letter, and would not on a redo either: stop loudly."""
+
+
 class CdrConsumer:
     """`services` is either one billing service for every partition (`simulate`-like set-ups
     and tests, where other lines go through the same service) or a factory that makes one per
@@ -85,7 +92,8 @@ class CdrConsumer:
     and expiry steps, so instances in one group do not write the same aggregates."""
 
     def __init__(self, services: BillingService | ServiceForShard, bootstrap_servers: str, topics: Topics, *,
-                 client_id: str = "commcredits-rater", max_records: int = MAX_RECORDS_PER_POLL) -> None:
+                 client_id: str = "commcredits-rater", max_records: int = MAX_RECORDS_PER_POLL,
+                 oversized_payloads: OversizedPayloads | None = None) -> None:
         self.topics, self.max_records = topics, max_records
         self._shared_service = services if isinstance(services, BillingService) else None
         self._service_for: ServiceForShard = services if self._shared_service is None else lambda shard: services
@@ -100,6 +108,7 @@ class CdrConsumer:
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
             acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS, allow_auto_create_topics=False)
         self._gap_rewinds: dict[TopicPartition, int] = {}
+        self._oversized_payloads = oversized_payloads
         self._assigned: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
         self.consumer.subscribe([topics.cdrs], listener=_HandOverAssignments(self.consumer, self._assigned))
 
@@ -194,6 +203,8 @@ class CdrConsumer:
     def close(self) -> None:
         self.consumer.close(autocommit=False)
         self.producer.close()
+        if self._oversized_payloads is not None:
+            self._oversized_payloads.close()
 
     def _process(self, partition: TopicPartition, messages: list[CdrMessage]) -> None:
         rater = self._raters[partition]
@@ -202,7 +213,7 @@ class CdrConsumer:
                 return
             rater.service.follow_store()
             outcome = rater.rate_batch(messages)
-            self._send_dead_letters(outcome.dead_letters)
+            self._send_dead_letters(outcome.dead_letters, rater.service.app.env)
             rater.commit(outcome, partition.topic, partition.partition)
         except (IntegrityError, PersistenceError, KafkaError) as error:
             self._redo_later(rater.service, partition, messages[0].offset, error)
@@ -225,14 +236,46 @@ class CdrConsumer:
         self._gap_rewinds[partition] = expected
         return True
 
-    def _send_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
-        futures = [self.producer.send(self.topics.dead_letters, key=letter.message.key,
-                                      value=letter.message.value or b"", headers=dead_letter_headers(letter))
-                   for letter in dead_letters]
-        if futures:
-            self.producer.flush(timeout=DLQ_CONFIRM_TIMEOUT_S)
-            for future in futures:
-                future.get(timeout=DLQ_CONFIRM_TIMEOUT_S)  # raises if the broker refused it
+    def _send_dead_letters(self, dead_letters: list[DeadLetter], store_env: Mapping[str, str]) -> None:
+        """Send the batch's dead letters and wait until the broker confirmed each. An original too
+        large for its letter is kept in the store's database first. A letter the broker refuses
+        for good (too large after all, a topic we may not write) stops the consumer: redoing the
+        batch would fail the same way forever and hold the partition, while the operator who
+        reads the error can fix the topic's settings and restart."""
+        futures = []
+        try:
+            for letter in dead_letters:
+                record = self._letter_record(letter, store_env)
+                futures.append(self.producer.send(self.topics.dead_letters, key=record.key, value=record.value,
+                                                  headers=record.headers))
+            if futures:
+                self.producer.flush(timeout=DLQ_CONFIRM_TIMEOUT_S)
+                for future in futures:
+                    future.get(timeout=DLQ_CONFIRM_TIMEOUT_S)  # raises if the broker refused it
+        except KafkaError as error:
+            if getattr(error, "retriable", False) or isinstance(error, KafkaTimeoutError):
+                raise
+            raise DeadLetterRefused(f"the broker refused a dead letter for {self.topics.dead_letters} "
+                                    f"({type(error).__name__}: {error}); the consumer stops rather than redo the "
+                                    "batch forever") from error
+
+    def _letter_record(self, letter: DeadLetter, store_env: Mapping[str, str]) -> LetterRecord:
+        message = letter.message
+        if is_oversized(message.key, message.value or b""):
+            try:
+                self.oversized_payloads(store_env).keep(message.topic, message.partition, message.offset, message.key,
+                                               message.value or b"")
+            except STORE_ERRORS as error:
+                raise PersistenceError(f"could not keep an oversized dead letter's original: {error}") from error
+        return letter_record(letter.code, letter.reason, message.topic, message.partition, message.offset,
+                             message.key, message.value)
+
+    def oversized_payloads(self, store_env: Mapping[str, str]) -> OversizedPayloads:
+        """Where originals too large for a dead letter are kept: beside the store rated into."""
+        if self._oversized_payloads is None:
+            store = StoreSettings(dict(store_env), "the event store")
+            self._oversized_payloads = OversizedPayloads(ViewDatabase.for_store(store))
+        return self._oversized_payloads
 
     def _redo_later(self, service: BillingService, partition: TopicPartition, first_offset: int,
                     error: Exception) -> None:
@@ -259,13 +302,6 @@ def topic_incarnation(consumer: KafkaConsumer, topic: str) -> str:
     # kafka-python keeps topic ids (Kafka >= 2.8 metadata) in its cluster view, not in a public API
     topic_id = consumer._client.cluster.topic_id(topic)
     return str(topic_id) if topic_id is not None else ""
-
-
-def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    message = letter.message
-    return [("error_code", letter.code.encode()), ("error_message", letter.reason.encode()),
-            ("source_topic", message.topic.encode()), ("source_partition", str(message.partition).encode()),
-            ("source_offset", str(message.offset).encode())]
 
 
 class _HandOverAssignments(ConsumerRebalanceListener):

@@ -20,7 +20,7 @@ from eventsourcing.persistence import Tracking
 from commcredits.commands import RateCdr
 from commcredits.inputs import cdr_from_document, decode_json_object
 from commcredits.service import DUPLICATE, BillingService
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, shown
 
 INTERNAL_ERROR = "internal_error"
 
@@ -86,22 +86,40 @@ class CdrRater:
         return position_name(topic, partition, self.incarnation_of(topic))
 
     def rate_batch(self, messages: Sequence[CdrMessage]) -> BatchOutcome:
+        """Rate the batch; a message that raises something other than a rejection (a bug) is
+        parked as `internal_error` and the batch is rated again from its start without it, on a
+        service reloaded from the store: each pass parks one more message or finishes, so every
+        message ends rated, duplicate or parked, and no pass keeps another's half-applied work."""
+        parked: dict[int, Exception] = {}
+        while True:
+            try:
+                return self._rate_all(messages, parked)
+            except _UnexpectedError as failure:
+                assert failure.index not in parked, "a parked message is never rated again"
+                parked[failure.index] = failure.error
+                self.service.discard()
+
+    def _rate_all(self, messages: Sequence[CdrMessage], parked: dict[int, Exception]) -> BatchOutcome:
         outcome = BatchOutcome()
         if not messages:
             return outcome
         first = messages[0]
         stored = self.stored_position(first.topic, first.partition)
-        self.service.look_up_usage_ids(_usage_ids(m for m in messages if stored is None or m.offset > stored))
+        self.service.look_up_usage_ids(_usage_ids(m for index, m in enumerate(messages)
+                                                  if index not in parked and (stored is None or m.offset > stored)))
         for index, message in enumerate(messages):
             assert (message.topic, message.partition) == (first.topic, first.partition), "one partition per batch"
             outcome.last_offset = message.offset
             if stored is not None and message.offset <= stored:
                 outcome.skipped += 1
-                continue
-            try:
-                self._rate(message, outcome)
-            except Exception as error:  # a bug must not stop the partition: park the message, go on
-                return self._recover_from_bug(messages, index, error)
+            elif index in parked:
+                error = parked[index]
+                outcome.dead_letters.append(DeadLetter(message, INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
+            else:
+                try:
+                    self._rate(message, outcome)
+                except Exception as error:  # a bug must not stop the partition: park the message, go on
+                    raise _UnexpectedError(index, error) from error
         return outcome
 
     def commit(self, outcome: BatchOutcome, topic: str, partition: int) -> None:
@@ -121,16 +139,11 @@ class CdrRater:
         else:
             outcome.rated += 1
 
-    def _recover_from_bug(self, messages: Sequence[CdrMessage], failed: int, error: Exception) -> BatchOutcome:
-        """Forget the batch's unsaved changes, redo the messages before the failing one, park it
-        as `internal_error`, and go on with the rest: one bad message costs one dead letter."""
-        self.service.discard()
-        before = self.rate_batch(messages[:failed])
-        message = messages[failed]
-        before.dead_letters.append(DeadLetter(message, INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
-        before.last_offset = message.offset
-        after = self.rate_batch(messages[failed + 1:])
-        return _merge(before, after)
+
+class _UnexpectedError(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
 
 
 def _decode(message: CdrMessage):
@@ -139,7 +152,7 @@ def _decode(message: CdrMessage):
     document = decode_json_object(message.value)
     cdr = cdr_from_document(document)
     if message.key is not None and message.key != cdr.org.encode():
-        raise InvalidInput(f"message key {message.key!r} is not the CDR's org {cdr.org!r}: CDRs are keyed by "
+        raise InvalidInput(f"message key {shown(message.key)} is not the CDR's org {cdr.org!r}: CDRs are keyed by "
                            "organization so that each organization's calls stay in order")
     return cdr
 
@@ -156,10 +169,3 @@ def _usage_ids(messages: Iterable[CdrMessage]) -> list[str]:
         if isinstance(usage_id, str):
             usage_ids.append(usage_id)
     return usage_ids
-
-
-def _merge(first: BatchOutcome, second: BatchOutcome) -> BatchOutcome:
-    return BatchOutcome(
-        rated=first.rated + second.rated, duplicates=first.duplicates + second.duplicates,
-        skipped=first.skipped + second.skipped, dead_letters=first.dead_letters + second.dead_letters,
-        last_offset=second.last_offset if second.last_offset is not None else first.last_offset)

@@ -2,7 +2,9 @@
 
 `SmtpSender.send` steps, on a connection kept open between sends:
 1. connect when there is no open connection: TCP, EHLO, STARTTLS (required when configured; the
-   certificate is checked against `SmtpSettings.host`), AUTH when a username is configured;
+   certificate is checked against `SmtpSettings.host`), AUTH when a username is configured, and
+   only over TLS unless `allow_plaintext_auth` (else `DeliveryFailed("smtp_auth_needs_tls")`,
+   permanent, before a byte of the credentials is sent);
 2. MAIL FROM (a reused connection the server closed while idle is reopened once, here), RCPT TO,
    DATA (354 expected);
 3. the message, dot-stuffed with CRLF line ends (as `smtplib.SMTP.data` sends it), all but the
@@ -54,6 +56,7 @@ class SmtpSettings:
     sender: str = "billing-alerts@localhost"
     timeout_s: float = DEFAULT_TIMEOUT_S
     ca_file: str | None = None  # the CA bundle STARTTLS trusts instead of the system's (tests: trustme)
+    allow_plaintext_auth: bool = False  # AUTH over a connection without TLS (the password in clear)
 
 
 def build_email(*, sender: str, recipient: str, subject: str, text: str, html: str, message_id: str,
@@ -200,9 +203,17 @@ class SmtpSender:
         if settings.starttls:
             self._starttls(self._smtp)
         if settings.username is not None:
+            self._refuse_auth_in_clear(self._smtp)
             with _failing_as("smtp_auth_failed"):
                 self._smtp.login(settings.username, settings.password or "")
         return self._smtp
+
+    def _refuse_auth_in_clear(self, smtp: _CommitSMTP) -> None:
+        """Defence in depth beside the settings' check: whatever `starttls` says, AUTH goes only
+        over a socket that is TLS, unless plaintext AUTH is explicitly allowed."""
+        if not isinstance(smtp.sock, ssl.SSLSocket) and not self._settings.allow_plaintext_auth:
+            raise DeliveryFailed("smtp_auth_needs_tls", f"not sending the password for {self._settings.username!r} "
+                                 "over a connection without TLS (allow_plaintext_auth is off)", permanent=True)
 
     def _starttls(self, smtp: _CommitSMTP) -> None:
         context = ssl.create_default_context(cafile=self._settings.ca_file)

@@ -21,6 +21,7 @@ returns its status, 3xx (never followed), 4xx and 5xx are `DeliveryFailed` (tran
 import hashlib
 import hmac
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -36,6 +37,13 @@ DEFAULT_TIMEOUT_S = 10.0  # connect, each send and the wait for the response
 MAX_RESPONSE_BODY_BYTES = 64 * 1024  # read (and ignored) of a response, so the connection ends cleanly
 USER_AGENT = "commcredits-alerts"
 _TRANSIENT_4XX = frozenset({408, 429})
+# A signature header is read strictly and within bounds (`_parse_signature`):
+MAX_SIGNATURE_HEADER_CHARS = 1024  # t=, a few v1= and other schemes' values
+MAX_SIGNATURES = 8  # v1 values in one header (more than one while a key is being changed)
+MAX_TIMESTAMP_DIGITS = 12  # unix seconds have 10 digits until the year 2286
+_HEADER_ITEM = re.compile(r"[ \t]*([A-Za-z0-9]+)=([!-~]+)[ \t]*", re.ASCII)  # `key=value`, spaces around it
+_TIMESTAMP = re.compile(rf"0|[1-9][0-9]{{0,{MAX_TIMESTAMP_DIGITS - 1}}}", re.ASCII)
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)  # what `hexdigest()` of SHA-256 writes
 
 
 class InvalidSignature(ValueError):
@@ -75,13 +83,32 @@ def verify_signature(secret: bytes, header: str | None, body: bytes, *, now: int
 
 
 def _parse_signature(header: str) -> tuple[int, list[str]]:
-    """(t, [v1, ...]) of "t=<int>,v1=<hex>[,v1=<hex>...]"; unknown keys are ignored."""
-    pairs = [item.strip().partition("=") for item in header.split(",")]
-    timestamps = [value for key, sep, value in pairs if key == "t" and sep]
-    signatures = [value for key, sep, value in pairs if key == "v1" and sep]
-    if len(timestamps) != 1 or not timestamps[0].isdigit() or not signatures:
-        raise InvalidSignature("signature_malformed", f"expected t=<unix seconds>,v1=<hex>: {header[:100]!r}")
+    """(t, [v1, ...]) of "t=<unix seconds>,v1=<hex>[,v1=<hex>...]", or `signature_malformed`
+    and never another exception. Strict, because the header is the sender's to choose: ASCII
+    only; `key=value` items separated by commas, with spaces or tabs allowed only around them;
+    exactly one t, of 1 to MAX_TIMESTAMP_DIGITS decimal digits 0-9 without sign or leading zero
+    (`str.isdigit` also takes "²" and other scripts' digits, and `int` refuses more than 4300
+    digits); 1 to MAX_SIGNATURES v1 of 64 lower-case hex digits; other keys (other schemes)
+    ignored; at most MAX_SIGNATURE_HEADER_CHARS in all."""
+    pairs = _header_items(header)
+    timestamps = [value for key, value in pairs if key == "t"]
+    signatures = [value for key, value in pairs if key == "v1"]
+    if len(timestamps) != 1 or not _TIMESTAMP.fullmatch(timestamps[0]) or not 1 <= len(signatures) <= MAX_SIGNATURES \
+            or not all(_HEX_SIGNATURE.fullmatch(signature) for signature in signatures):
+        raise _malformed(header)
     return int(timestamps[0]), signatures
+
+
+def _header_items(header: str) -> list[tuple[str, str]]:
+    items = [_HEADER_ITEM.fullmatch(item) for item in header.split(",")] \
+        if len(header) <= MAX_SIGNATURE_HEADER_CHARS else [None]
+    if None in items:
+        raise _malformed(header)
+    return [(item.group(1), item.group(2)) for item in items]
+
+
+def _malformed(header: str) -> InvalidSignature:
+    return InvalidSignature("signature_malformed", f"expected t=<unix seconds>,v1=<hex>: {header[:100]!r}")
 
 
 class WebhookSender:

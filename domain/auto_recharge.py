@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, shown
 from domain.money import format_money, parse_money, to_money
 
 MAX_RECHARGES_PER_CALL = 10
@@ -37,7 +37,7 @@ def parse_auto_recharge(enabled: object, recharge_amount: object, trigger_amount
     """When enabled both amounts are required; when disabled they may be omitted (None) or given,
     and then are validated and kept."""
     if not isinstance(enabled, bool):
-        raise InvalidInput(f"auto_recharge.enabled must be true or false, got {enabled!r}")
+        raise InvalidInput(f"auto_recharge.enabled must be true or false, got {shown(enabled)}")
     if enabled and (recharge_amount is None or trigger_amount is None):
         raise InvalidInput("auto_recharge needs recharge_amount and trigger_amount when enabled")
     recharge = None if recharge_amount is None else parse_money(recharge_amount, field="recharge_amount")

@@ -15,7 +15,6 @@ _INBOUND_TYPES = _TOLLFREE_CAPABLE_TYPES | {"fmc_in", "emergency_in"}
 CALL_TYPES = frozenset(_OUTBOUND_TYPES | _APP_OUTBOUND_TYPES | _INBOUND_TYPES | {"conf_out", "emergency_out"})
 TOLL_FREE = "toll_free"
 MAX_DURATION_SECONDS = 86400
-MAX_USAGE_ID_CHARS = 128
 
 # The rate card's kind column for each billable call kind (SPEC §6 step 4).
 RATE_KIND_OF = {OUTBOUND: "outbound", APP_OUTBOUND: "outbound", DIALOUT: "dialout", TOLLFREE: "tollfree"}

@@ -5,6 +5,19 @@ its message says what to change.
 """
 
 
+SHOWN_VALUE_CHARS = 60
+
+
+def shown(value: object) -> str:
+    """A rejected value as it may appear in an error message: its repr, cut short. A message
+    repeats what the client sent, so a 600 KB value must not become a 600 KB message (it would
+    not fit a dead letter's header, a log line or an HTTP error)."""
+    text = repr(value) if not isinstance(value, (list, dict, tuple)) or len(value) < 100 else f"<{type(value).__name__} of {len(value)} items>"
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[:SHOWN_VALUE_CHARS]}... ({len(text)} characters)"
+
+
 class DomainError(Exception):
     code = "domain_error"
 
@@ -80,12 +93,19 @@ class NoRate(DomainError):
     code = "no_rate"
 
 
+class FutureTime(DomainError):
+    """Not a SPEC code: the live engine's guard against a time far ahead of the wall clock. One
+    CDR dated 2199 would otherwise move its shard's clock there and expire every organization's
+    funds (`simulate` has no wall clock and keeps SPEC §11's line-driven clock)."""
+    code = "future_time"
+
+
 ERROR_CODES = tuple(
     cls.code
     for cls in (
         InvalidInput, UnknownOrganization, UnknownUser, DuplicateOrganization, DuplicateUser,
         LicencePrerequisite, LicenceConflict, LicenceNotHeld, CreditsNotActive, NceNotEligible,
-        AlreadyConfigured, PaymentDeclined, UnknownAgreement, NoRate,
+        AlreadyConfigured, PaymentDeclined, UnknownAgreement, NoRate, FutureTime,
     )
 )
 

@@ -3,7 +3,7 @@
 import re
 from decimal import Decimal
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, shown
 
 MONEY_SCALE = Decimal("0.0001")
 MAX_AMOUNT = Decimal("1000000")
@@ -15,13 +15,13 @@ def parse_money(text: object, *, field: str = "amount", allow_zero: bool = False
     """Read a money string strictly; every input amount is <= 1,000,000 and > 0 unless
     `allow_zero` (funds of an order, rates, the trigger)."""
     if not isinstance(text, str) or not _MONEY_TEXT.fullmatch(text):
-        raise InvalidInput(f"{field} must be a decimal string with at most 4 decimals, got {text!r}")
+        raise InvalidInput(f"{field} must be a decimal string with at most 4 decimals, got {shown(text)}")
     amount = Decimal(text)
     if amount > MAX_AMOUNT:  # before quantize(), which fails beyond the context's 28 digits
-        raise InvalidInput(f"{field} must be at most 1000000, got {text!r}")
+        raise InvalidInput(f"{field} must be at most 1000000, got {shown(text)}")
     amount = amount.quantize(MONEY_SCALE)
     if amount == 0 and not allow_zero:
-        raise InvalidInput(f"{field} must be greater than 0, got {text!r}")
+        raise InvalidInput(f"{field} must be greater than 0, got {shown(text)}")
     return amount
 
 

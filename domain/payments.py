@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from domain.codes import parse_identifier
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, shown
 from domain.money import format_money
 from domain.timestamps import EARLIEST_YEAR, LATEST_YEAR, first_instant_after_month
 
@@ -44,7 +44,7 @@ PaymentMethod = CardPayment | AgreementPayment
 def parse_payment_method(data: object) -> PaymentMethod:
     """Strict reading of a payment object; extra keys are ignored."""
     if not isinstance(data, dict):
-        raise InvalidInput(f"payment must be an object, got {data!r}")
+        raise InvalidInput(f"payment must be an object, got {shown(data)}")
     method = data.get("method")
     if method == CARD:
         card = parse_identifier(data.get("card"), field="payment.card")
@@ -55,7 +55,7 @@ def parse_payment_method(data: object) -> PaymentMethod:
         if po is not None:
             po = parse_identifier(po, field="payment.po")
         return AgreementPayment(agreement=agreement, po=po)
-    raise InvalidInput(f"payment.method must be 'card' or 'enterprise_agreement', got {method!r}")
+    raise InvalidInput(f"payment.method must be 'card' or 'enterprise_agreement', got {shown(method)}")
 
 
 def payment_from_data(data: dict[str, Any]) -> PaymentMethod:
@@ -68,7 +68,7 @@ def payment_from_data(data: dict[str, Any]) -> PaymentMethod:
 def _parse_card_expiry(text: object) -> str:
     match = _CARD_EXPIRY_TEXT.fullmatch(text) if isinstance(text, str) else None
     if not match or not 1 <= int(match[2]) <= 12 or not EARLIEST_YEAR <= int(match[1]) <= LATEST_YEAR:
-        raise InvalidInput(f"payment.expires must be YYYY-MM (month 01-12), got {text!r}")
+        raise InvalidInput(f"payment.expires must be YYYY-MM (month 01-12), got {shown(text)}")
     return text  # type: ignore[return-value]
 
 

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, shown
 
 _E164_TEXT = re.compile(r"\+[1-9][0-9]{1,14}")
 _EMERGENCY_TEXT = re.compile(r"\+?[0-9]{2,15}")
@@ -14,15 +14,15 @@ _NO_REGION = {None, "ZZ", "001"}
 
 def parse_e164(text: object, *, field: str) -> str:
     if not isinstance(text, str) or not _E164_TEXT.fullmatch(text):
-        raise InvalidInput(f"{field} must be E.164 ('+' then 2-15 digits, the first not 0), got {text!r}")
+        raise InvalidInput(f"{field} must be E.164 ('+' then 2-15 digits, the first not 0), got {shown(text)}")
     if _region_of(text) == "":
-        raise InvalidInput(f"{field} is not a possible phone number: {text!r}")
+        raise InvalidInput(f"{field} is not a possible phone number: {shown(text)}")
     return text
 
 
 def parse_emergency_number(text: object, *, field: str) -> str:
     if not isinstance(text, str) or not _EMERGENCY_TEXT.fullmatch(text):
-        raise InvalidInput(f"{field} must be 2-15 digits with an optional '+', got {text!r}")
+        raise InvalidInput(f"{field} must be 2-15 digits with an optional '+', got {shown(text)}")
     return text
 
 

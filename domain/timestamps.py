@@ -4,7 +4,7 @@ import calendar
 import re
 from datetime import datetime, timedelta, timezone
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, shown
 
 EARLIEST_YEAR = 2000
 LATEST_YEAR = 2199
@@ -17,22 +17,22 @@ _TIMESTAMP_TEXT = re.compile(
 def parse_timestamp(text: object, *, field: str = "timestamp") -> datetime:
     """Accept only an explicit UTC offset: a local time without one is ambiguous for billing."""
     if not isinstance(text, str):
-        raise InvalidInput(f"{field} must be an ISO 8601 timestamp string, got {text!r}")
+        raise InvalidInput(f"{field} must be an ISO 8601 timestamp string, got {shown(text)}")
     match = _TIMESTAMP_TEXT.fullmatch(text)
     if not match:
-        raise InvalidInput(f"{field} must be ISO 8601 with a UTC offset (e.g. 2026-01-31T10:00:00Z), got {text!r}")
+        raise InvalidInput(f"{field} must be ISO 8601 with a UTC offset (e.g. 2026-01-31T10:00:00Z), got {shown(text)}")
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     offset = "+00:00" if match["offset"] == "Z" else match["offset"]
     try:
         moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
     except ValueError:
-        raise InvalidInput(f"{field} is not a real date and time: {text!r}") from None
+        raise InvalidInput(f"{field} is not a real date and time: {shown(text)}") from None
     try:
         moment = moment.astimezone(timezone.utc)
     except OverflowError:  # year 1 or 9999 shifted past datetime's range: out of range anyway
-        raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {text!r}") from None
+        raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {shown(text)}") from None
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-        raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {text!r}")
+        raise InvalidInput(f"{field} must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR} (UTC), got {shown(text)}")
     return moment
 
 

@@ -28,6 +28,8 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from producers.bounded_lines import OverlongLine, bounded_lines
+
 CDR_FIELDS = ("usage_id", "org", "user", "call_type", "number_type", "caller_number", "destination_number",
               "start_time", "end_time", "duration_seconds", "call_id", "conference_id")
 INTEGER_FIELDS = frozenset({"duration_seconds"})
@@ -102,15 +104,17 @@ class PublishSummary:
 
 
 class ByteCounter:
-    """Yields the stream's lines and counts the bytes read, for a progress bar's total."""
+    """Yields the stream's lines, each bounded (`producers.bounded_lines`: an `OverlongLine`
+    for a line longer than a message may be, read without keeping it), and counts the bytes
+    read, for a progress bar's total."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.bytes_read = 0
 
-    def __iter__(self) -> Iterator[bytes]:
-        for raw in self.stream:
-            self.bytes_read += len(raw)
+    def __iter__(self) -> Iterator[bytes | OverlongLine]:
+        for raw in bounded_lines(self.stream, MAX_CDR_BYTES):
+            self.bytes_read += raw.length if isinstance(raw, OverlongLine) else len(raw)
             yield raw
 
 
@@ -127,8 +131,10 @@ def _cdr_or_error(line: int, document: object, value: bytes) -> Cdr | LineError:
     return Cdr(line, org.encode(), value)
 
 
-def read_jsonl_line(line: int, raw: bytes) -> Outcome | None:
+def read_jsonl_line(line: int, raw: bytes | OverlongLine) -> Outcome | None:
     """One JSON Lines line: a CDR, a skipped command, an error, or None for a blank line."""
+    if isinstance(raw, OverlongLine):
+        return LineError(line, raw.reason(MAX_CDR_BYTES))
     value = raw.rstrip(b"\r\n")
     if not value.strip():
         return None
@@ -141,7 +147,7 @@ def read_jsonl_line(line: int, raw: bytes) -> Outcome | None:
     return _cdr_or_error(line, document, value)
 
 
-def read_jsonl(lines: Iterable[bytes]) -> Iterator[Outcome]:
+def read_jsonl(lines: Iterable[bytes | OverlongLine]) -> Iterator[Outcome]:
     for number, raw in enumerate(lines, start=1):
         outcome = read_jsonl_line(number, raw)
         if outcome is not None:
@@ -190,9 +196,14 @@ def read_csv_row(line: int, header: list[str], row: list[str]) -> Cdr | LineErro
     return _cdr_or_error(line, document, value)
 
 
-def _decoded(lines: Iterable[bytes]) -> Iterator[str]:
-    """Lines as text; bytes that are not UTF-8 survive as surrogates and fail at encoding."""
+def _decoded(lines: Iterable[bytes | OverlongLine], overlong: dict[int, OverlongLine]) -> Iterator[str]:
+    """Lines as text; bytes that are not UTF-8 survive as surrogates and fail at encoding. An
+    overlong line becomes an empty one, noted by its number in `overlong`."""
     for number, raw in enumerate(lines):
+        if isinstance(raw, OverlongLine):
+            overlong[number + 1] = raw
+            yield "\n"
+            continue
         if number == 0 and raw.startswith(_UTF8_BOM):
             raw = raw[len(_UTF8_BOM):]
         yield raw.decode("utf-8", "surrogateescape")
@@ -213,21 +224,29 @@ def _csv_rows(reader) -> Iterator[tuple[int, list[str] | csv.Error]]:
         first_line = reader.line_num + 1
 
 
-def read_csv(lines: Iterable[bytes]) -> Iterator[Outcome]:
+def read_csv(lines: Iterable[bytes | OverlongLine]) -> Iterator[Outcome]:
     """CSV with a header of SPEC §10 field names; line numbers are the file's (header = line 1)."""
-    reader = csv.reader(_decoded(lines))
+    overlong: dict[int, OverlongLine] = {}
+    reader = csv.reader(_decoded(lines, overlong))
     header = next(reader, None)
+    if 1 in overlong:
+        raise PublishError(f"CSV header: {overlong[1].reason(MAX_CDR_BYTES)}")
     if header is None:
         return
     header = [name.strip() for name in header]
     check_csv_header(header)
     for line, row in _csv_rows(reader):
-        outcome = LineError(line, f"not CSV: {row}") if isinstance(row, csv.Error) else read_csv_row(line, header, row)
+        if line in overlong:
+            outcome = LineError(line, overlong.pop(line).reason(MAX_CDR_BYTES))
+        elif isinstance(row, csv.Error):
+            outcome = LineError(line, f"not CSV: {row}")
+        else:
+            outcome = read_csv_row(line, header, row)
         if outcome is not None:
             yield outcome
 
 
-READERS: dict[str, Callable[[Iterable[bytes]], Iterator[Outcome]]] = {"jsonl": read_jsonl, "csv": read_csv}
+READERS: dict[str, Callable[[Iterable[bytes | OverlongLine]], Iterator[Outcome]]] = {"jsonl": read_jsonl, "csv": read_csv}
 
 
 # --- publishing ---------------------------------------------------------------------------------

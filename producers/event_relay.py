@@ -12,14 +12,26 @@ A crash after 2 and before 3 would publish the batch again on restart. To avoid 
 reads the last message of every partition when it starts and skips each event whose position is
 at or below its partition's last published position: every position is published exactly once,
 per organization in order. (One relay per store; a second one would publish everything twice.)
+
+A store that does not answer (PostgreSQL restarting, a network cut) is waited out, not a reason
+to stop: `run` logs each failed attempt at WARNING with its error and tries again after a pause
+that doubles from `RETRY_BACKOFF_S` up to `RETRY_BACKOFF_CAP_S`, for as long as it takes. Only
+reading the batch and step 3 touch the store, and the relay's position (in memory) moves past a
+batch only once the broker confirmed it, so a retry goes on from there: a failed read published
+nothing, and a confirmed batch whose step 3 failed is recorded before the next batch is read.
+A step 3 that committed but whose answer was lost is retried by the library and refused (the
+position is recorded already): the relay reads the store's position back and goes on. Broker
+failures are not retried here: what the broker took of a half-sent batch is known only to a
+restarted relay, which reads every partition's last message.
 """
 
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, Tracking
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from commcredits.application import BillingApplication
@@ -36,6 +48,8 @@ CONFIRM_TIMEOUT_S = 30.0
 RELAY_LINGER_MS = 5
 TAIL_READ_TIMEOUT_MS = 5000
 DEFAULT_EVENT_PARTITIONS = 4
+RETRY_BACKOFF_S = 0.5  # the pause after a first failed attempt; it doubles with each further one
+RETRY_BACKOFF_CAP_S = 15.0  # the longest pause between two attempts
 
 
 def relay_position_name(topic: str) -> str:
@@ -71,18 +85,40 @@ class EventRelay:
         self._learn_organizations()
 
     def run(self, stop: threading.Event) -> None:
+        """Relay until `stop` is set, waiting out a store that does not answer (module docstring)."""
+        failures = 0
         try:
             while not stop.is_set():
-                if not self.relay_once():
+                try:
+                    relayed = self.relay_once()
+                except PersistenceError as error:
+                    failures += 1
+                    pause_s = retry_pause_s(failures)
+                    log.warning("event store unavailable (attempt %d: %s: %s); relaying on from position %d "
+                                "in %.1f s", failures, type(error).__name__, error, self.position, pause_s)
+                    stop.wait(pause_s)
+                    continue
+                failures = 0
+                if not relayed:
                     stop.wait(RELAY_IDLE_SLEEP_S)
         finally:
             self.close()
 
     def relay_once(self) -> int:
-        """Publish the next batch; returns how many stored events it covered."""
+        """Publish the next batch; returns how many stored events it covered. A PersistenceError
+        leaves `position` at the last batch the broker confirmed: calling again goes on from there."""
+        self._record_position()  # a confirmed batch whose position the store did not take
         notifications = self.app.recorder.select_notifications(self.position + 1, self.batch_events)
         if not notifications:
             return 0
+        self.stats.published += self._publish(notifications)
+        self.stats.batches += 1
+        self.position = notifications[-1].id
+        self._record_position()
+        return len(notifications)
+
+    def _publish(self, notifications: Sequence[Notification]) -> int:
+        """Steps 1 and 2; returns how many messages the broker confirmed (the rest it had already)."""
         futures = []
         for notification in notifications:
             key, value, headers = event_message(notification, self.app.mapper.transcoder, self.keys)
@@ -94,13 +130,23 @@ class EventRelay:
         self.producer.flush(timeout=CONFIRM_TIMEOUT_S)
         for future in futures:
             future.get(timeout=CONFIRM_TIMEOUT_S)
-        self.position = notifications[-1].id
-        if self.position > self.recorded:  # a republished history is recorded already: the store refuses it twice
-            self.app.save(tracking=Tracking(relay_position_name(self.topic), self.position))
-            self.recorded = self.position
-        self.stats.published += len(futures)
-        self.stats.batches += 1
-        return len(notifications)
+        return len(futures)
+
+    def _record_position(self) -> None:
+        """Step 3, unless the store has the position already: a republished history (the store
+        refuses a position twice), or a save that committed although its answer was lost."""
+        if self.position <= self.recorded:
+            return
+        name = relay_position_name(self.topic)
+        try:
+            self.app.save(tracking=Tracking(name, self.position))
+        except IntegrityError:
+            self.recorded = self.app.recorder.max_tracking_id(name) or 0
+            if self.recorded < self.position:
+                raise
+            log.info("position %d was recorded already (a save whose answer was lost)", self.position)
+            return
+        self.recorded = self.position
 
     def partition_of(self, key: bytes) -> int:
         return self.partitions[partition_for_key(key, len(self.partitions))]
@@ -112,6 +158,12 @@ class EventRelay:
         """Accounts and registries created before our position: their later events need the org."""
         for org in organizations_in_creation_order(self.app):
             self.keys.learn(org)
+
+
+def retry_pause_s(failures: int) -> float:
+    """The pause after the `failures`-th failed attempt in a row: 0.5, 1, 2, 4, 8, then 15 s."""
+    assert failures >= 1
+    return min(RETRY_BACKOFF_CAP_S, RETRY_BACKOFF_S * 2 ** min(failures - 1, 32))
 
 
 def read_published_tail(bootstrap_servers: str, topic: str, partitions: list[int]) -> dict[int, int]:

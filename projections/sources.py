@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from commcredits.application import BillingApplication
 from commcredits.event_documents import event_document
@@ -29,6 +29,12 @@ def _topics_by_type() -> dict[str, str]:
                 topic = get_topic(member)
                 topics[topic.rpartition(":")[2]] = topic
     return topics
+
+
+@cache
+def event_classes() -> dict[str, type[Aggregate.Event]]:
+    """The stored topic of each of our event classes → the class."""
+    return {topic: resolve_topic(topic) for topic in _topics_by_type().values()}
 
 
 def stored_topics(event_types: Iterable[str]) -> list[str]:

@@ -95,3 +95,9 @@ def unique_topics():
     suffix = uuid.uuid4().hex[:10]
     return Topics(cdrs=f"cdr.v1.{suffix}", events=f"billing-events.v1.{suffix}", dead_letters=f"cdr.dlq.v1.{suffix}",
                   consumer_group=f"commcredits-rater.{suffix}")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Long-running tests (`slow`) first: on parallel workers (`make test`) they then overlap the
+    many short ones instead of running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -15,7 +15,7 @@ from commcredits.cli import app
 from tests.support import simulate_commands
 
 ORG = "contoso"
-T0 = "2026-01-01T09:00:00Z"
+T0 = "2025-01-01T09:00:00Z"
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -40,16 +40,16 @@ def test_the_seed_steps_leave_the_state_simulate_computes_for_the_same_steps(cli
         "--users-csv", str(users), "--at", T0)
     placed = cli("order", "place", ORG, "--order", "o-1", "--funds", "500", "--auto-recharge",
                  "--recharge-amount", "100", "--trigger-amount", "200", "--agreement", "EA-1", "--po", "PO-7",
-                 "--at", "2026-01-02T00:00:00Z")
+                 "--at", "2025-01-02T00:00:00Z")
     assert "balance 500.0000 USD" in placed.stdout
     cli("licences", "assign", ORG, "--licence", "COMMUNICATIONS_CREDITS", "--user", "alice@contoso.com",
-        "--at", "2026-01-03T00:00:00Z")
-    added = cli("funds", "add", ORG, "99.5", "--request-id", "r-1", "--at", "2026-02-01T00:00:00Z")
+        "--at", "2025-01-03T00:00:00Z")
+    added = cli("funds", "add", ORG, "99.5", "--request-id", "r-1", "--at", "2025-02-01T00:00:00Z")
     assert "balance 599.5000 USD" in added.stdout
-    repeat = cli("funds", "add", ORG, "99.5", "--request-id", "r-1", "--at", "2026-02-01T00:00:00Z")
+    repeat = cli("funds", "add", ORG, "99.5", "--request-id", "r-1", "--at", "2025-02-01T00:00:00Z")
     assert "nothing changed" in repeat.stdout
-    # 2027-01-02: the order's lot (500) expires; 99.5 < trigger 200 → one recharge of 100.
-    cli("payment-method", "set", ORG, "--agreement", "EA-1", "--po", "PO-8", "--at", "2027-01-03T00:00:00Z")
+    # 2026-01-02: the order's lot (500) expires; 99.5 < trigger 200 → one recharge of 100.
+    cli("payment-method", "set", ORG, "--agreement", "EA-1", "--po", "PO-8", "--at", "2026-01-03T00:00:00Z")
 
     shown = balance(cli)
     assert shown["balance"] == "199.5000"  # 500 + 99.5 + 100 − 500 expired
@@ -69,14 +69,14 @@ def test_the_seed_steps_leave_the_state_simulate_computes_for_the_same_steps(cli
         {"type": "order.placed", "org": ORG, "order": "o-1", "funds": "500",
          "auto_recharge": {"enabled": True, "recharge_amount": "100", "trigger_amount": "200"},
          "payment": {"method": "enterprise_agreement", "agreement": "EA-1", "po": "PO-7"},
-         "at": "2026-01-02T00:00:00Z"},
+         "at": "2025-01-02T00:00:00Z"},
         {"type": "licences.assigned", "org": ORG, "users": ["alice@contoso.com"],
-         "licences": ["COMMUNICATIONS_CREDITS"], "at": "2026-01-03T00:00:00Z"},
-        {"type": "funds.added", "org": ORG, "amount": "99.5", "request_id": "r-1", "at": "2026-02-01T00:00:00Z"},
-        {"type": "funds.added", "org": ORG, "amount": "99.5", "request_id": "r-1", "at": "2026-02-01T00:00:00Z"},
+         "licences": ["COMMUNICATIONS_CREDITS"], "at": "2025-01-03T00:00:00Z"},
+        {"type": "funds.added", "org": ORG, "amount": "99.5", "request_id": "r-1", "at": "2025-02-01T00:00:00Z"},
+        {"type": "funds.added", "org": ORG, "amount": "99.5", "request_id": "r-1", "at": "2025-02-01T00:00:00Z"},
         {"type": "payment_method.updated", "org": ORG,
          "payment": {"method": "enterprise_agreement", "agreement": "EA-1", "po": "PO-8"},
-         "at": "2027-01-03T00:00:00Z"},
+         "at": "2026-01-03T00:00:00Z"},
     ])
     assert simulated["rejected"] == []
     expected = simulated["organizations"][ORG]

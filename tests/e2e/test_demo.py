@@ -1,11 +1,14 @@
 """`commcredits demo`: a generated month through the live pipeline ends where `simulate` does."""
 
+import pytest
+
 from commcredits.demo import run_demo
 from commcredits.scenario import encoded, generate
 from tests.support import simulate_lines
 from commcredits.reference_data import load_rate_card
 
 
+@pytest.mark.slow
 def test_the_demo_month_through_kafka_ends_with_simulates_balances(tmp_path):
     size = {"organizations": 3, "users": 60, "cdrs": 3000, "seed": 11}
     result = run_demo(tmp_path, **size)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = [line[2:] for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("$ commcredits ")]
 
@@ -14,6 +16,7 @@ def test_readme_has_examples():
     assert COMMANDS
 
 
+@pytest.mark.slow
 def test_readme_commands_succeed_in_order(tmp_path):
     """In order, on one fresh store, as a reader following the README would type them."""
     environment = {**os.environ, "COMMCREDITS_DATA_DIR": str(tmp_path)}

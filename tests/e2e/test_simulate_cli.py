@@ -80,12 +80,12 @@ def test_input_from_stdin(tmp_path):
 
 
 def _peak_memory_of_simulating(cdrs: int, tmp_path) -> int:
-    lines = as_lines(generate(organizations=2, users=20, cdrs=cdrs, seed=3))
+    source = io.BytesIO(b"\n".join(as_lines(generate(organizations=2, users=20, cdrs=cdrs, seed=3))))
     store = sqlite_store(tmp_path / f"events-{cdrs}.sqlite")
     rate_card, catalog = load_rate_card(None), load_catalog(None)
     tracemalloc.start()
     try:
-        simulate_module.simulate(iter(lines), store, rate_card, catalog, io.BytesIO())
+        simulate_module.simulate(source, store, rate_card, catalog, io.BytesIO())
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

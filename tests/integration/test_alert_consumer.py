@@ -23,7 +23,7 @@ from tests.alert_scenario import (CONTOSO_EMAILS, EXPECTED_KINDS, NORTHWIND_EMAI
 from tests.integration.test_event_relay import published, relay_all
 from tests.webhook_receiver import WebhookReceiver
 
-MASTER_SECRET = b"test-master-secret"
+MASTER_SECRET = b"test-master-secret-of-at-least-32-bytes"
 FAST_RETRY = RetryPolicy(max_attempts=8, backoff_s=0.1, backoff_cap_s=1.0)
 WAIT_S = 60.0
 ALL_EMAILS = sum(expected_emails({"contoso": CONTOSO_EMAILS, "northwind": NORTHWIND_EMAILS}).values())

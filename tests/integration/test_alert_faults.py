@@ -28,7 +28,7 @@ from tests.alert_scenario import (CONTOSO_EMAILS, EXPECTED_KINDS, NORTHWIND_EMAI
 from tests.integration.test_alert_consumer import alerts_topic_ids, mails_by_kind, relay_all, statuses, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
-MASTER_SECRET = "fault-test-secret"
+MASTER_SECRET = "fault-test-master-secret-of-at-least-32-bytes"
 KILL_AT = 5  # the n-th message received triggers the kill
 SEND_TIMEOUT_S = 2  # the lease of a claimed delivery is 3 send timeouts + 5 s
 FINISH_TIMEOUT_S = 90.0
@@ -66,6 +66,7 @@ def kill_from(request) -> str:
     return request.param
 
 
+@pytest.mark.slow
 def test_a_consumer_killed_while_a_message_is_in_flight_sends_each_alert_once(store, kafka_broker, unique_topics,
                                                                              tmp_path, kill_from):
     killer = Killer(KILL_AT)

@@ -117,7 +117,7 @@ def test_starttls_and_auth(tls_sink, sender, ca_file) -> None:
     ({"password": "wrong"}, "smtp_auth_failed", True),
     ({"ca_file": None}, "smtp_tls_failed", False),  # the system's CAs do not know the test CA
     ({"username": None}, "smtp_rejected", True),  # 530: authentication required
-    ({"starttls": False}, "smtp_auth_failed", True),  # AUTH is offered only after STARTTLS
+    ({"starttls": False}, "smtp_auth_needs_tls", True),  # the password is never sent in clear
     ({"starttls": False, "username": None}, "smtp_rejected", True),  # 530: STARTTLS first
 ], ids=["wrong password", "untrusted certificate", "no auth", "auth without starttls", "no starttls"])
 def test_what_the_secure_server_refuses(tls_sink, sender, ca_file, overrides, code, permanent) -> None:

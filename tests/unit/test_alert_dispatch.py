@@ -191,7 +191,9 @@ def test_the_generated_webhook_key_is_made_once_and_kept_private(tmp_path):
     first = master_secret_from_environment(environment)
     assert master_secret_from_environment(environment) == first and len(first) == 64
     assert (tmp_path / "webhook-signing.key").stat().st_mode & 0o077 == 0
-    assert master_secret_from_environment({**environment, "COMMCREDITS_WEBHOOK_SECRET": "set"}) == b"set"
+    configured = "a-configured-master-key-of-32-bytes-or-more"
+    assert master_secret_from_environment({**environment, "COMMCREDITS_WEBHOOK_SECRET": configured}) == \
+        configured.encode()
 
 
 def test_a_delivery_that_cannot_even_be_prepared_is_parked_not_retried_forever(outbox):
