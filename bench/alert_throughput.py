@@ -2,7 +2,7 @@
 
 Builds a file-backed SQLite store from a generated month (`--cdrs`, 5 organizations, each with
 two e-mail contacts and a webhook), relays its events to the embedded broker, then runs the
-alert consumer (`consumers.alert_consumer`) against a local SMTP sink and a local webhook
+alert consumer (`consumers.alerts.consumer`) against a local SMTP sink and a local webhook
 receiver until every delivery is settled. Prints the events read per second (the feed: rules +
 outbox writes, from Kafka) and the deliveries per second (the dispatchers), and for comparison
 the alert projection alone, caught up from the store's log.
@@ -22,19 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commcredits.application import BillingApplication  # noqa: E402
+from application.billing_application import BillingApplication  # noqa: E402
+from application.reference_data import load_catalog, load_rate_card  # noqa: E402
+from application.settings import sqlite_store  # noqa: E402
 from commcredits.contacts import set_contacts  # noqa: E402
-from commcredits.embedded_broker import EmbeddedBroker  # noqa: E402
 from commcredits.local_smtp_sink import LocalSmtpSink  # noqa: E402
-from commcredits.reference_data import load_catalog, load_rate_card  # noqa: E402
 from commcredits.scenario import encoded, generate  # noqa: E402
-from commcredits.settings import sqlite_store  # noqa: E402
 from commcredits.simulate import Simulation  # noqa: E402
-from consumers.alert_consumer import AlertConsumer  # noqa: E402
-from consumers.alert_outbox import AlertOutbox  # noqa: E402
-from consumers.alert_projection import AlertProjection  # noqa: E402
-from consumers.alert_settings import AlertSettings, RetryPolicy  # noqa: E402
-from consumers.smtp_delivery import SmtpSettings  # noqa: E402
+from consumers.alerts.consumer import AlertConsumer  # noqa: E402
+from consumers.alerts.outbox import AlertOutbox  # noqa: E402
+from consumers.alerts.projection import AlertProjection  # noqa: E402
+from consumers.alerts.settings import AlertSettings, RetryPolicy  # noqa: E402
+from consumers.alerts.smtp_delivery import SmtpSettings  # noqa: E402
+from messaging.embedded_broker import EmbeddedBroker  # noqa: E402
 from producers.event_relay import EventRelay  # noqa: E402
 from projections.projector import Projector  # noqa: E402
 from projections.runner import catch_up  # noqa: E402

@@ -27,16 +27,16 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commcredits.application import BillingApplication  # noqa: E402
-from commcredits.embedded_broker import EmbeddedBroker, ensure_topics  # noqa: E402
-from commcredits.pipeline_settings import Topics  # noqa: E402
-from commcredits.reference_data import load_catalog, load_rate_card  # noqa: E402
+from application.billing_application import BillingApplication  # noqa: E402
+from application.reference_data import load_catalog, load_rate_card  # noqa: E402
+from application.service import BillingService  # noqa: E402
+from application.settings import StoreSettings, sqlite_store, store_from_url  # noqa: E402
 from commcredits.scenario import encoded, generate  # noqa: E402
-from commcredits.service import BillingService  # noqa: E402
-from commcredits.settings import StoreSettings, sqlite_store, store_from_url  # noqa: E402
 from commcredits.simulate import Simulation  # noqa: E402
 from consumers.cdr_consumer import CdrConsumer  # noqa: E402
 from domain.payments import SimulatedGateway  # noqa: E402
+from messaging.embedded_broker import EmbeddedBroker, ensure_topics  # noqa: E402
+from messaging.topics import Topics  # noqa: E402
 from producers.event_relay import EventRelay  # noqa: E402
 
 PARTITIONS = 4

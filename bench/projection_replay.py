@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commcredits.application import BillingApplication  # noqa: E402
+from application.billing_application import BillingApplication  # noqa: E402
+from application.reference_data import load_catalog, load_rate_card  # noqa: E402
+from application.settings import sqlite_store  # noqa: E402
 from commcredits.project_cli import PROJECTIONS  # noqa: E402
-from commcredits.reference_data import load_catalog, load_rate_card  # noqa: E402
 from commcredits.scenario import encoded, generate  # noqa: E402
-from commcredits.settings import sqlite_store  # noqa: E402
 from commcredits.simulate import Simulation  # noqa: E402
 from projections.replay import replay  # noqa: E402
 from projections.sources import StoreLog  # noqa: E402

@@ -2,7 +2,7 @@
 persistent event store.
 
 Every step goes through the same path as a line of `simulate`: a JSON document validated by the
-wire models of `commcredits.inputs` (so the errors and their SPEC codes are the same), then the
+wire models of `application.inputs` (so the errors and their SPEC codes are the same), then the
 billing service (decide → accept → apply). A step that spans several commands (importing many
 users) is all or nothing: every command is decided first, and the changes are saved in one
 transaction only when none was rejected.
@@ -14,15 +14,14 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commcredits.application import BillingApplication
-from commcredits.future_guard import FutureGuard
-from commcredits.inputs import command_from_document
-from commcredits.reference_data import load_catalog, load_rate_card
-from commcredits.service import BillingService
-from commcredits.settings import StoreSettings
+from application.future_guard import FutureGuard
+from application.inputs import command_from_document
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import StoreSettings
+from commcredits.composition import billing_service, open_application
 from domain.credit_account import CreditAccount
 from domain.errors import DomainError
-from domain.payments import PaymentGateway, SimulatedGateway
+from domain.payments import PaymentGateway
 
 
 class ConcurrentUpdate(Exception):
@@ -58,9 +57,9 @@ class Admin:
                  future_guard: FutureGuard | None = None) -> None:
         self.store = store
         try:
-            self.app = BillingApplication(env=store.env)
-            self.service = BillingService(self.app, load_rate_card(None), load_catalog(None),
-                                          gateway or SimulatedGateway(), future_guard=future_guard)
+            self.app = open_application(store)
+            self.service = billing_service(self.app, load_rate_card(None), load_catalog(None), gateway=gateway,
+                                           future_guard=future_guard)
         except PersistenceError as error:
             raise StoreUnavailable(f"{store.description}: {error}") from None
 

@@ -17,14 +17,14 @@ from typing import Annotated, Any, Optional
 import orjson
 import typer
 
+from application.future_guard import FutureGuard
+from application.service import REPEATED
+from application.settings import SettingsError, StoreSettings, future_tolerance_from_environment, store_from_environment
 from commcredits.admin import Admin, ConcurrentUpdate, StoreUnavailable
-from commcredits.future_guard import FutureGuard
-from commcredits.balance_page import (auto_recharge_text, balance_as_of, payment_text, read_balance_page,
-                                     render_balance)
-from commcredits.service import REPEATED
-from commcredits.settings import SettingsError, StoreSettings, future_tolerance_from_environment, store_from_environment
+from commcredits.balance_page import auto_recharge_text, balance_as_of, payment_text, read_balance_page, render_balance
 from commcredits.terminal_text import terminal_safe
 from commcredits.view_commands import fail as _fail
+from domain.commerce import COMMERCE_KINDS
 from domain.errors import DomainError, UnknownOrganization, shown
 from domain.timestamps import format_timestamp, parse_timestamp
 
@@ -41,9 +41,7 @@ RechargeAmountOption = Annotated[Optional[str], typer.Option("--recharge-amount"
 TriggerAmountOption = Annotated[Optional[str], typer.Option("--trigger-amount", help="Recharge when the balance falls below this (may be 0).")]
 
 
-class Commerce(str, Enum):
-    legacy = "legacy"
-    nce = "nce"
+Commerce = Enum("Commerce", {kind: kind for kind in COMMERCE_KINDS}, type=str)  # typer shows the choices
 
 
 organization_commands = typer.Typer(no_args_is_help=True, help="Create organizations.")

@@ -12,17 +12,17 @@ import orjson
 import psycopg
 import typer
 
+from application.settings import SettingsError, store_from_environment
 from commcredits.admin import StoreUnavailable
 from commcredits.contacts import read_contacts
-from commcredits.pipeline_settings import bootstrap_servers_from_environment
-from commcredits.settings import SettingsError, store_from_environment
-from consumers.alert_channels import channels_for
-from consumers.alert_consumer import claim_lease_s
-from consumers.alert_dispatcher import ChannelDispatcher
-from consumers.alert_outbox import DEAD, SENT, AlertOutbox, Delivery
-from consumers.alert_settings import AlertSettings, alert_settings_from_environment
-from consumers.webhook_delivery import webhook_secret
+from consumers.alerts.channels import channels_for
+from consumers.alerts.consumer import claim_lease_s
+from consumers.alerts.dispatcher import ChannelDispatcher
+from consumers.alerts.outbox import DEAD, SENT, AlertOutbox, Delivery
+from consumers.alerts.settings import AlertSettings, alert_settings_from_environment
+from consumers.alerts.webhook_delivery import webhook_secret
 from domain.errors import DomainError
+from messaging.topics import bootstrap_servers_from_environment
 from projections.view_database import ViewDatabase
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STORE_UNAVAILABLE = 1, 2, 3

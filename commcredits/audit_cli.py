@@ -28,9 +28,10 @@ import psycopg
 import typer
 from eventsourcing.persistence import PersistenceError
 
-from commcredits.application import BillingApplication
-from commcredits.seal_chain import Checkpoint
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from application.billing_application import BillingApplication
+from application.seal_chain import Checkpoint
+from application.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.composition import open_application
 from commcredits.spreadsheet_text import csv_text
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger, ledger_entries
@@ -168,7 +169,7 @@ def _opened(views: bool = True) -> Iterator[tuple[BillingApplication, ViewDataba
         raise typer.Exit(EXIT_USAGE) from None
     app = database = None
     try:
-        app = BillingApplication(env=store.env)
+        app = open_application(store)
         database = ViewDatabase.for_store(store) if views else None
     except Exception as error:  # the store or the view database does not answer
         if app is not None:

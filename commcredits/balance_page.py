@@ -10,16 +10,17 @@ pays, so they can be compared line for line.
 from datetime import datetime
 from typing import Any
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import StoreSettings
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import StoreSettings
 from commcredits.terminal_text import terminal_safe
 from commcredits.view_commands import read_caught_up
+from domain.commerce import NCE
 from domain.credit_account import CreditAccount
-from projections.balance_queries import EXPIRY_WINDOWS_DAYS, balance_page, expiring_within
-from projections.balance_view import BalanceView
 from domain.money import format_money
 from domain.timestamps import decode_timestamp, format_timestamp
+from projections.balance_queries import EXPIRY_WINDOWS_DAYS, balance_page, expiring_within
+from projections.balance_view import BalanceView
 
 
 def balance_document(account: CreditAccount) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def render_balance(document: dict[str, Any], now: datetime) -> str:
     lines = [f"{terminal_safe(document['name'])} ({document['org']}): {document['commerce']}, {document['country']}, {currency}"]
     if not document["credits_active"]:
         lines.append("Communications Credits: not active"
-                     + (" (NCE: pays overage)" if document["commerce"] == "nce" else " (no order placed)"))
+                     + (" (NCE: pays overage)" if document["commerce"] == NCE else " (no order placed)"))
     lines.append(f"Balance: {document['balance']} {currency}")
     lines.append(auto_recharge_text(document["auto_recharge"], currency))
     if document["payment"]:

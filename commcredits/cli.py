@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from application.reference_data import ReferenceDataError, load_catalog, load_rate_card
+from application.settings import memory_store, sqlite_store
 from commcredits import admin_cli, pipeline_cli
-from commcredits.reference_data import ReferenceDataError, load_catalog, load_rate_card
-from commcredits.settings import memory_store, sqlite_store
+from commcredits.composition import open_application
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="commcredits: prepaid telephony credit billing engine.")
@@ -72,13 +73,12 @@ def simulate(
 def _print_summary(source, settings, rate_card, catalog) -> None:
     import time
 
-    from commcredits.application import BillingApplication
-    from producers.bounded_lines import bounded_lines
+    from application.bounded_lines import bounded_lines
     from commcredits.simulate import Simulation, report_document
     from commcredits.summary import render_summary
 
     started = time.perf_counter()
-    app = BillingApplication(env=settings.env)
+    app = open_application(settings)
     simulation = Simulation(app, rate_card, catalog, store_is_new=True)
     simulation.run(bounded_lines(source))
     elapsed = time.perf_counter() - started

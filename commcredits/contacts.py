@@ -16,9 +16,10 @@ from email_validator import EmailNotValidError, validate_email
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from application.billing_application import BillingApplication
+from application.settings import StoreSettings
 from commcredits.admin import ConcurrentUpdate, StoreUnavailable
-from commcredits.application import BillingApplication
-from commcredits.settings import StoreSettings
+from commcredits.composition import open_application
 from domain.billing_contacts import MAX_EMAILS, MAX_WEBHOOKS, BillingContacts
 from domain.credit_account import CreditAccount
 from domain.errors import InvalidInput, UnknownOrganization
@@ -142,7 +143,7 @@ def read_contacts(store: StoreSettings, org: str) -> dict[str, Any] | None:
 def _application(store: StoreSettings) -> Iterator[BillingApplication]:
     """The application on `store`, closed afterwards; store failures become `StoreUnavailable`."""
     try:
-        app = BillingApplication(env=store.env)
+        app = open_application(store)
     except PersistenceError as error:
         raise StoreUnavailable(f"{store.description}: {error}") from None
     try:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import psycopg
 import typer
 
-from commcredits.settings import SettingsError, store_from_environment
+from application.settings import SettingsError, store_from_environment
 from commcredits.view_commands import EXIT_REJECTED, EXIT_STORE_UNAVAILABLE, EXIT_USAGE, fail
 from consumers.dead_letters import OversizedPayloads
 from projections.view_database import ViewDatabase

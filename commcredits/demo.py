@@ -22,18 +22,18 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
+from application.settings import sqlite_store
 from commcredits.admin import Admin
-from commcredits.application import BillingApplication
+from commcredits.composition import open_application
 from commcredits.contacts import set_contacts
 from commcredits.demo_alerts import AlertSink, demo_alert_settings
 from commcredits.live_pipeline import LivePipeline, PipelineConfig
-from commcredits.pipeline_settings import Topics
 from commcredits.scenario import encoded, generate
-from commcredits.settings import sqlite_store
 from commcredits.simulate import RunLog, report_document
 from commcredits.summary import render_summary
 from domain.errors import DomainError
 from domain.timestamps import parse_timestamp
+from messaging.topics import Topics
 
 CATCH_UP_TIMEOUT_S = 300.0
 CATCH_UP_POLL_S = 0.05
@@ -83,7 +83,7 @@ def run_demo(data_dir: Path, *, organizations: int = 4, users: int = 400, cdrs: 
         stats = pipeline.consumer.stats
         log.duplicates, log.rejected_cdrs = stats.duplicates, stats.dead_letters
         log.rejected.extend((0, code) for code, count in stats.dead_letter_codes.items() for _ in range(count))
-        reader = BillingApplication(env=store.env)
+        reader = open_application(store)
         report = report_document(reader, log)
         reader.close()
         return DemoResult(render_summary(report, log.lines, seconds), published, stats.dead_letters,

@@ -3,12 +3,12 @@ summary of what it received (docs/alerts.md says how to point `run` at a real on
 
 from collections import Counter
 
+from application.settings import StoreSettings
 from commcredits.local_smtp_sink import LocalSmtpSink
-from commcredits.settings import StoreSettings
-from consumers.alert_consumer import AlertConsumer
-from consumers.alert_outbox import AlertOutbox
-from consumers.alert_settings import AlertSettings, RetryPolicy
-from consumers.smtp_delivery import SmtpSettings
+from consumers.alerts.consumer import AlertConsumer
+from consumers.alerts.outbox import AlertOutbox
+from consumers.alerts.settings import AlertSettings, RetryPolicy
+from consumers.alerts.smtp_delivery import SmtpSettings
 from projections.view_database import ViewDatabase
 
 DEMO_WEBHOOK_SECRET = b"commcredits-demo"

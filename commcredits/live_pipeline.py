@@ -17,19 +17,19 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import EmbeddedBroker, ensure_topics
-from commcredits.future_guard import FutureGuard
-from commcredits.pipeline_settings import Topics
-from commcredits.reference_data import load_catalog, load_rate_card
-from commcredits.service import BillingService
-from commcredits.settings import StoreSettings
-from commcredits.shard import Shard
-from consumers.alert_consumer import AlertConsumer, AlertsNeedAPersistentStore
-from consumers.alert_settings import AlertSettings, alert_settings_from_environment
+from application.future_guard import FutureGuard
+from application.reference_data import load_catalog, load_rate_card
+from application.service import BillingService
+from application.settings import StoreSettings
+from application.shard import Shard
+from commcredits.composition import billing_service, open_application
+from consumers.alerts.consumer import AlertConsumer, AlertsNeedAPersistentStore
+from consumers.alerts.settings import AlertSettings, alert_settings_from_environment
 from consumers.cdr_consumer import MAX_RECORDS_PER_POLL, CdrConsumer
 from consumers.expiry_scheduler import wall_clock
 from domain.payments import PaymentGateway, SimulatedGateway
+from messaging.embedded_broker import EmbeddedBroker, ensure_topics
+from messaging.topics import Topics
 from producers.event_relay import RELAY_BATCH_EVENTS, EventRelay
 
 log = logging.getLogger("commcredits.run")
@@ -53,7 +53,7 @@ class PipelineConfig:
     expire_by_wall_clock: bool = True
     batch_size: int | None = None  # CDRs per store transaction and events per relay batch; None: defaults
     roles: frozenset[str] = ALL_ROLES  # run the consumer and the relay as separate processes to scale them apart
-    alerts: AlertSettings | None = None  # None: from the environment (consumers.alert_settings)
+    alerts: AlertSettings | None = None  # None: from the environment (consumers.alerts.settings)
     future_guard: FutureGuard | None = None  # `run`: times far ahead of the wall clock are refused (future_time)
 
 
@@ -81,18 +81,18 @@ class LivePipeline:
         ensure_topics(self.bootstrap_servers, {config.topics.cdrs: config.cdr_partitions,
                                                config.topics.dead_letters: 1})
         if CONSUMER in config.roles:
-            self.writer = writer = BillingApplication(env=config.store.env)
+            self.writer = writer = open_application(config.store)
 
             def service_for(shard: Shard) -> BillingService:
-                return BillingService(writer, rate_card, catalog, config.gateway, shard=shard,
-                                      future_guard=config.future_guard)
+                return billing_service(writer, rate_card, catalog, gateway=config.gateway, shard=shard,
+                                       future_guard=config.future_guard)
 
             self.consumer = CdrConsumer(service_for, self.bootstrap_servers, config.topics,
                                         max_records=config.batch_size or MAX_RECORDS_PER_POLL)
             expiry_clock = wall_clock if config.expire_by_wall_clock else None
             self._start_thread(CONSUMER, lambda: self.consumer.run(self.stop_requested, expiry_clock))
         if RELAY in config.roles:
-            self.relay = EventRelay(BillingApplication(env=config.store.env), self.bootstrap_servers,
+            self.relay = EventRelay(open_application(config.store), self.bootstrap_servers,
                                     config.topics.events, republish_when_topic_empty=self.broker is not None,
                                     batch_events=config.batch_size or RELAY_BATCH_EVENTS)
             self._start_thread(RELAY, lambda: self.relay.run(self.stop_requested))

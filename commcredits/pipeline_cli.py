@@ -9,14 +9,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from commcredits.future_guard import FutureGuard
+from application.future_guard import FutureGuard
+from application.private_files import create_private_file
+from application.reference_data import ReferenceDataError
+from application.settings import (
+    SettingsError,
+    future_tolerance_from_environment,
+    private_data_dir,
+    store_from_environment,
+)
 from commcredits.live_pipeline import ALERTS, ALL_ROLES, CONSUMER, RELAY, LivePipeline, PipelineConfig
-from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
-from commcredits.reference_data import ReferenceDataError
-from commcredits.private_files import create_private_file
-from commcredits.settings import (SettingsError, future_tolerance_from_environment, private_data_dir,
-                                  store_from_environment)
-from consumers.alert_settings import alert_settings_from_environment
+from consumers.alerts.settings import alert_settings_from_environment
+from messaging.topics import bootstrap_servers_from_environment, topics_from_environment
 
 STATUS_INTERVAL_S = 5.0
 BROKER_LOG_NAME = "embedded-broker.log"

@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from commcredits.application import BillingApplication
-from commcredits.settings import SettingsError, store_from_environment
+from application.settings import SettingsError, store_from_environment
+from commcredits.composition import open_application
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger
 from projections.projector import Projector
@@ -93,7 +93,7 @@ def replay(
 def _open():
     try:
         store = store_from_environment()
-        return store, BillingApplication(env=store.env), ViewDatabase.for_store(store)
+        return store, open_application(store), ViewDatabase.for_store(store)
     except SettingsError as error:
         typer.echo(f"commcredits: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

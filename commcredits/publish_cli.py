@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from commcredits.embedded_broker import BrokerError, ensure_topics, wait_until_answers
-from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
-from commcredits.settings import SettingsError
+from application.settings import SettingsError
+from messaging.embedded_broker import BrokerError, ensure_topics, wait_until_answers
+from messaging.topics import bootstrap_servers_from_environment, topics_from_environment
 from producers.cdr_publisher import LineError, PublishError, PublishSummary, publish_cdrs
 
 EXIT_LINE_ERRORS, EXIT_USAGE, EXIT_BROKER = 1, 2, 3

@@ -44,8 +44,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from domain.lots import LOT_LIFETIME_MONTHS
+
 DEFAULT_MARGIN = Decimal("0.20")
-LOT_LIFETIME_MONTHS = 12  # SPEC §7
 RECHARGE_COVER_DAYS = 30
 PERCENTILES = (50, 90, 99)
 SHOWN_SCALE = Decimal("0.0001")

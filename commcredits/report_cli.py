@@ -16,8 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from commcredits.application import BillingApplication
-from commcredits.settings import StoreSettings
+from application.billing_application import BillingApplication
+from application.settings import StoreSettings
 from commcredits.usage_export import render
 from commcredits.view_commands import EXIT_REJECTED, EXIT_USAGE, fail, read_caught_up, read_view, write_output
 from domain.errors import InvalidInput, UnknownOrganization

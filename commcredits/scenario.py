@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from domain.commerce import LEGACY, NCE
+
 START = datetime(2026, 1, 15, tzinfo=timezone.utc)
 COUNTRIES = [("US", "+1206555", 4), ("GB", "+44207946", 4), ("FR", "+3314268", 4), ("DE", "+4930123", 4)]
 ABROAD = ["+91981234", "+3314268", "+49151123", "+1425555", "+44207123", "+819012345"]
@@ -42,7 +44,7 @@ def generate(organizations: int, users: int, cdrs: int, seed: int) -> Iterator[d
         nce = organizations > 1 and index == organizations - 1
         currency = "EUR" if nce else "USD"
         yield {"type": "organization.created", "at": at, "org": org, "name": f"Organization {index + 1}",
-               "country": "US", "currency": currency, "commerce": "nce" if nce else "legacy",
+               "country": "US", "currency": currency, "commerce": NCE if nce else LEGACY,
                "agreements": [f"EA-{index + 1}"]}
         members = [f"user{n:05d}@{org}.example" for n in range(max(1, users // organizations))]
         for user in members:

@@ -14,14 +14,15 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
-from commcredits.application import BillingApplication
-from producers.bounded_lines import OverlongLine, bounded_lines
-from commcredits.inputs import command_from_document, decode_json_object
-from commcredits.service import DUPLICATE, BillingService
-from commcredits.settings import StoreSettings
+from application.billing_application import BillingApplication
+from application.bounded_lines import OverlongLine, bounded_lines
+from application.inputs import command_from_document, decode_json_object
+from application.service import DUPLICATE
+from application.settings import StoreSettings
+from commcredits.composition import billing_service, open_application
 from domain.catalog import Catalog
 from domain.errors import DomainError, InvalidInput
-from domain.payments import PaymentGateway, SimulatedGateway
+from domain.payments import PaymentGateway
 from domain.rates import RateCard
 from projections import call_results, organization_summary
 from projections.event_feed import read_events
@@ -44,7 +45,7 @@ class Simulation:
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway | None = None, *, store_is_new: bool = False) -> None:
         self.app = app
-        self.service = BillingService(app, rate_card, catalog, gateway or SimulatedGateway(),
+        self.service = billing_service(app, rate_card, catalog, gateway=gateway,
                                       store_is_new=store_is_new)
         self.log = RunLog()
 
@@ -101,8 +102,8 @@ def write_report(app: BillingApplication, log: RunLog, out: IO[bytes]) -> None:
 
 def simulate(source: BinaryIO, store: StoreSettings, rate_card: RateCard, catalog: Catalog,
              out: IO[bytes]) -> RunLog:
-    """Run the lines of `source` (each bounded: `producers.bounded_lines`) and write the report."""
-    app = BillingApplication(env=store.env)
+    """Run the lines of `source` (each bounded: `application.bounded_lines`) and write the report."""
+    app = open_application(store)
     simulation = Simulation(app, rate_card, catalog, store_is_new=True)
     simulation.run(bounded_lines(source))
     write_report(app, simulation.log, out)

@@ -12,8 +12,9 @@ import psycopg
 import typer
 from eventsourcing.persistence import PersistenceError
 
-from commcredits.application import BillingApplication
-from commcredits.settings import SettingsError, StoreSettings, store_from_environment
+from application.billing_application import BillingApplication
+from application.settings import SettingsError, StoreSettings, store_from_environment
+from commcredits.composition import open_application
 from projections.projector import ConcurrentProjector, Projection, Projector
 from projections.runner import catch_up
 from projections.sources import StoreLog
@@ -46,7 +47,7 @@ def read_view(projection: Projection, read: Callable[[BillingApplication, StoreS
     except SettingsError as error:
         fail(str(error), EXIT_USAGE)
     try:
-        app = BillingApplication(env=store.env)
+        app = open_application(store)
     except PersistenceError as error:
         fail(f"event store unavailable: {store.description}: {error}", EXIT_STORE_UNAVAILABLE)
     try:

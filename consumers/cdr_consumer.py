@@ -35,13 +35,14 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
-from commcredits.pipeline_settings import Topics
-from commcredits.service import BillingService
-from commcredits.settings import StoreSettings
-from commcredits.shard import Shard
+from application.service import BillingService
+from application.settings import StoreSettings
+from application.shard import Shard
 from consumers.cdr_rating import BatchOutcome, CdrMessage, CdrRater, DeadLetter
 from consumers.dead_letters import STORE_ERRORS, LetterRecord, OversizedPayloads, is_oversized, letter_record
 from consumers.expiry_scheduler import TICK_INTERVAL_S, ExpiryScheduler
+from messaging.topic_metadata import refresh_topic_metadata, topic_incarnation
+from messaging.topics import Topics
 from projections.view_database import ViewDatabase
 
 log = logging.getLogger("commcredits.consumer")
@@ -298,12 +299,6 @@ class CdrConsumer:
                      partition.topic, partition.partition, error)
 
 
-def topic_incarnation(consumer: KafkaConsumer, topic: str) -> str:
-    # kafka-python keeps topic ids (Kafka >= 2.8 metadata) in its cluster view, not in a public API
-    topic_id = consumer._client.cluster.topic_id(topic)
-    return str(topic_id) if topic_id is not None else ""
-
-
 class _HandOverAssignments(ConsumerRebalanceListener):
     """Runs on kafka-python's IO thread, beside the batch being rated: it must not touch the
     store or the service. It pauses the new partitions (so nothing is fetched from a position the
@@ -319,21 +314,6 @@ class _HandOverAssignments(ConsumerRebalanceListener):
         if assigned:
             self.consumer.pause(*assigned)
             self.handover.put(set(assigned))
-
-
-def refresh_topic_metadata(consumer: KafkaConsumer, timeout_s: float) -> None:
-    """Wait for a metadata response requested after this call (one already in flight may predate
-    a topic's re-creation, so it is waited out first)."""
-    cluster = consumer._client.cluster  # kafka-python has no public "refresh now with a timeout"
-    deadline = time.monotonic() + timeout_s
-    for _ in range(2 if cluster.metadata_refresh_in_progress else 1):
-        done = threading.Event()
-        future = cluster.request_update()
-        future.add_both(lambda _result: done.set())
-        if not done.wait(max(0.0, deadline - time.monotonic())):
-            raise KafkaTimeoutError(f"no topic metadata from the broker within {timeout_s:g} s")
-        if future.failed():
-            raise future.exception
 
 
 def _names(partitions) -> str:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import orjson
 from eventsourcing.persistence import Tracking
 
-from commcredits.commands import RateCdr
-from commcredits.inputs import cdr_from_document, decode_json_object
-from commcredits.service import DUPLICATE, BillingService
+from application.commands import RateCdr
+from application.inputs import cdr_from_document, decode_json_object
+from application.service import DUPLICATE, BillingService
 from domain.errors import DomainError, InvalidInput, shown
 
 INTERNAL_ERROR = "internal_error"

@@ -12,8 +12,8 @@ thread: the store keeps a single writer.
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from commcredits.commands import AdvanceClock
-from commcredits.service import BillingService
+from application.commands import AdvanceClock
+from application.service import BillingService
 
 TICK_INTERVAL_S = 1.0
 

@@ -15,11 +15,12 @@ from eventsourcing.domain import Aggregate
 
 from domain.auto_recharge import DISABLED, MAX_RECHARGES_PER_CALL, AutoRechargeSettings
 from domain.calls import Cdr
+from domain.commerce import NCE
 from domain.errors import AlreadyConfigured, CreditsNotActive, NceNotEligible, UnknownAgreement
 from domain.lots import AUTO_RECHARGE, MANUAL, ORDER, Lot, due_lots, expiry_of, lots_to_notice, plan_debit
 from domain.money import ZERO, format_money, to_money
 from domain.payments import AgreementPayment, PaymentGateway, PaymentMethod, PaymentOutcome, payment_from_data
-from domain.rating import NCE, PAYER_CREDITS, PAYER_OVERAGE, PAYER_UNCOLLECTED, CallPlan
+from domain.rating import PAYER_CREDITS, PAYER_OVERAGE, PAYER_UNCOLLECTED, CallPlan
 from domain.timestamps import decode_timestamp, encode_timestamp
 
 INSUFFICIENT_FUNDS, BELOW_TRIGGER = "insufficient_funds", "below_trigger"

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import DuplicateUser, LicenceConflict, LicenceNotHeld, LicencePrerequisite, UnknownUser
 from domain.licences import licence_set_problem, pool_kinds_contributed
+from domain.pools import PoolKey
 from domain.rating import Caller
 from domain.timestamps import encode_timestamp
 
@@ -50,7 +51,7 @@ class LicenceRegistry(Aggregate):
     def caller(self, user: str) -> Caller:
         return Caller(self.locations[user], frozenset(self.held[user]))
 
-    def pool_contributors(self, pool: str) -> int:
+    def pool_contributors(self, pool: PoolKey) -> int:
         return self.contributors.get(pool, 0)
 
     @property
@@ -136,9 +137,9 @@ class LicenceRegistry(Aggregate):
     def _set_licences(self, user: str, after: set[str]) -> None:
         location = self.locations[user]
         for kind in pool_kinds_contributed(self.held[user]):
-            self.contributors[f"{kind}/{location}"] -= 1
+            self.contributors[PoolKey(kind, location)] -= 1
         for kind in pool_kinds_contributed(after):
-            key = f"{kind}/{location}"
+            key = PoolKey(kind, location)
             self.contributors[key] = self.contributors.get(key, 0) + 1
         self.held[user] = after
 

@@ -10,14 +10,16 @@ from decimal import Decimal
 
 from domain import licences
 from domain.calls import DIALOUT, FREE_KINDS, OUTBOUND, RATE_KIND_OF, Cdr, billed_minutes
-from domain.catalog import DIALOUT as DIALOUT_POOL, DOMESTIC, INTERNATIONAL, Catalog
+from domain.catalog import DIALOUT as DIALOUT_POOL
+from domain.catalog import DOMESTIC, INTERNATIONAL, Catalog
+from domain.commerce import NCE
 from domain.errors import NoRate
 from domain.money import ZERO
 from domain.phone import country_of, digits_of
+from domain.pools import PoolKey
 from domain.rates import RateCard, RateRow
 from domain.timestamps import month_key
 
-NCE, LEGACY = "nce", "legacy"
 # Who pays the charge of a call.
 PAYER_NONE, PAYER_CREDITS, PAYER_OVERAGE, PAYER_UNCOLLECTED = "none", "credits", "overage", "uncollected"
 
@@ -33,7 +35,7 @@ class Caller:
 class CallPlan:
     kind: str
     billed_minutes: int
-    pool: str | None
+    pool: PoolKey | None
     pool_month: str
     covered_minutes: int
     chargeable_minutes: int
@@ -51,7 +53,7 @@ class Billing:
     credits_active: bool
 
 
-def plan_call(cdr: Cdr, caller: Caller | None, billing: Billing, remaining_minutes: Callable[[str, str], int],
+def plan_call(cdr: Cdr, caller: Caller | None, billing: Billing, remaining_minutes: Callable[[str, PoolKey], int],
               rate_card: RateCard, catalog: Catalog) -> CallPlan:
     """`remaining_minutes(month, pool_key)` answers a pool's remaining minutes this month."""
     kind, minutes, month = cdr.kind, billed_minutes(cdr.duration_seconds), month_key(cdr.start_time)
@@ -71,18 +73,18 @@ def plan_call(cdr: Cdr, caller: Caller | None, billing: Billing, remaining_minut
     return CallPlan(kind, minutes, pool, month, covered, chargeable, rate, charge, payer, reason)
 
 
-def pool_tried(cdr: Cdr, caller: Caller | None, catalog: Catalog) -> str | None:
+def pool_tried(cdr: Cdr, caller: Caller | None, catalog: Catalog) -> PoolKey | None:
     if caller is None or cdr.kind not in (OUTBOUND, DIALOUT):
         return None
     location, held = caller.usage_location, caller.licences
     destination = country_of(cdr.destination_number)
     if cdr.kind == DIALOUT:
         if licences.has_audio_conferencing(held) and destination in catalog.dialout_countries:
-            return f"{DIALOUT_POOL}/{location}"
+            return PoolKey(DIALOUT_POOL, location)
         return None
     if destination == location:
-        return f"{DOMESTIC}/{location}" if licences.has_domestic_minutes(held) else None
-    return f"{INTERNATIONAL}/{location}" if licences.has_international_minutes(held) else None
+        return PoolKey(DOMESTIC, location) if licences.has_domestic_minutes(held) else None
+    return PoolKey(INTERNATIONAL, location) if licences.has_international_minutes(held) else None
 
 
 def _who_pays(kind: str, caller: Caller | None, billing: Billing) -> tuple[str, str | None]:

@@ -1,1 +1,2 @@
-"""Kafka producers (the event relay, the CDR publisher): arrive with the pipeline issue."""
+"""Adapters that produce to Kafka: the event relay (the store's log to `billing-events.v1`,
+exactly once per position) and the CDR publisher behind `publish-cdrs`."""

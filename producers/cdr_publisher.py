@@ -28,7 +28,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from producers.bounded_lines import OverlongLine, bounded_lines
+from application.bounded_lines import OverlongLine, bounded_lines
 
 CDR_FIELDS = ("usage_id", "org", "user", "call_type", "number_type", "caller_number", "destination_number",
               "start_time", "end_time", "duration_seconds", "call_id", "conference_id")
@@ -104,7 +104,7 @@ class PublishSummary:
 
 
 class ByteCounter:
-    """Yields the stream's lines, each bounded (`producers.bounded_lines`: an `OverlongLine`
+    """Yields the stream's lines, each bounded (`application.bounded_lines`: an `OverlongLine`
     for a line longer than a message may be, read without keeping it), and counts the bytes
     read, for a progress bar's total."""
 

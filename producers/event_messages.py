@@ -1,6 +1,6 @@
 """The wire format of `billing-events.v1` (docs/pipeline.md): one message per stored event.
 
-Value: the event's document (`commcredits.event_documents`). Key: the organization id (events
+Value: the event's document (`application.event_documents`). Key: the organization id (events
 that belong to no organization, such as the engine clock's, use `ENGINE_KEY`). Headers: `type` and `position`, so consumers can filter and de-duplicate
 without parsing the value.
 """
@@ -10,7 +10,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, Transcoder
 
-from commcredits.event_documents import encoded_event
+from application.event_documents import encoded_event
 from domain.credit_account import CreditAccount
 from domain.licence_registry import LicenceRegistry
 

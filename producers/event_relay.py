@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, Tracking
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import ensure_topics
-from commcredits.service import organizations_in_creation_order
-from commcredits.shard import partition_for_key
+from application.billing_application import BillingApplication
+from application.service import organizations_in_creation_order
+from application.shard import partition_for_key
+from messaging.embedded_broker import ensure_topics
 from producers.event_messages import OrganizationKeys, event_message
 
 log = logging.getLogger("commcredits.relay")

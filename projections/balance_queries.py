@@ -11,6 +11,7 @@ import orjson
 from domain.catalog import Catalog
 from domain.licences import pool_kinds_contributed
 from domain.money import ZERO, format_money, to_money
+from domain.pools import PoolKey, pool_capacity
 from domain.timestamps import decode_timestamp
 from projections.balance_view import TOTALS, BalanceView
 from projections.view_database import ViewDatabase
@@ -63,7 +64,7 @@ def balance_page(database: ViewDatabase, view: BalanceView, org: str, catalog: C
     open_lots = [lot for lot in report["lots"] if to_money(lot["remaining"]) > 0]
     month = now.strftime("%Y-%m")
     used = report["pools"].get(month, {})
-    capacity = pool_capacity(database, view, org, catalog)
+    capacity = pool_capacities(database, view, org, catalog)
     return {
         "org": org, "name": account["name"], "country": account["country"], "commerce": account["commerce"],
         "payment": orjson.loads(account["payment"]) if account["payment"] else None,
@@ -85,16 +86,15 @@ def expiring_within(lots: list[dict[str, Any]], now: datetime, days: int) -> Dec
                ZERO)
 
 
-def pool_capacity(database: ViewDatabase, view: BalanceView, org: str, catalog: Catalog) -> dict[str, int]:
+def pool_capacities(database: ViewDatabase, view: BalanceView, org: str, catalog: Catalog) -> dict[str, int]:
     """Minutes each pool holds per month: the catalogue's minutes per contributing user (SPEC §5)."""
-    contributors: dict[str, int] = {}
+    contributors: dict[PoolKey, int] = {}
     for location, licences in database.query(f"SELECT usage_location, licences FROM {view.users} WHERE org = ?",
                                              (org,)):
         for kind in pool_kinds_contributed(filter(None, licences.split(","))):
-            pool = f"{kind}/{location}"
+            pool = PoolKey(kind, location)
             contributors[pool] = contributors.get(pool, 0) + 1
-    return {pool: catalog.minutes_per_user(pool.split("/")[0], pool.split("/")[1]) * count
-            for pool, count in sorted(contributors.items())}
+    return {str(pool): pool_capacity(catalog, pool, count) for pool, count in sorted(contributors.items())}
 
 
 def _account(database: ViewDatabase, view: BalanceView, org: str) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from consumers.cdr_consumer import refresh_topic_metadata, topic_incarnation
+from messaging.topic_metadata import refresh_topic_metadata, topic_incarnation
 from projections.projector import ConcurrentProjector, Projector
 from projections.records import EventRecord
 
@@ -71,7 +71,7 @@ def offset_stream(topic: str, partition: int, incarnation: str) -> str:
 
 
 class MalformedEvent(ValueError):
-    """A message whose value is not an event document (`commcredits.event_documents`)."""
+    """A message whose value is not an event document (`application.event_documents`)."""
 
 
 def decode_event(value: bytes | None) -> EventRecord:

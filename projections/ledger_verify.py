@@ -17,14 +17,21 @@ from decimal import Decimal
 
 import orjson
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
 from domain.credit_account import CreditAccount
 from domain.money import ZERO, format_money
 from projections.balance_queries import organization_report, organizations
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger, ledger_entries
-from projections.ledger_rules import (GENESIS_HASH, MONEY_EVENTS, PREPAID, entry_hash, event_digest, is_balanced,
-                                      journal_lines)
+from projections.ledger_rules import (
+    GENESIS_HASH,
+    MONEY_EVENTS,
+    PREPAID,
+    entry_hash,
+    event_digest,
+    is_balanced,
+    journal_lines,
+)
 from projections.sources import StoreLog
 from projections.view_database import ViewDatabase
 

@@ -1,6 +1,6 @@
 """The one input every projection reads: a stored event as a plain document.
 
-It is the value of a `billing-events.v1` message (`commcredits.event_documents`), whether the
+It is the value of a `billing-events.v1` message (`application.event_documents`), whether the
 projector read it from the store's log or from the topic: projections cannot tell the two apart.
 """
 

@@ -6,8 +6,8 @@ from functools import cache
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
-from commcredits.application import BillingApplication
-from commcredits.event_documents import event_document
+from application.billing_application import BillingApplication
+from application.event_documents import event_document
 from domain.billing_contacts import BillingContacts
 from domain.credit_account import CreditAccount
 from domain.engine_clock import EngineClock

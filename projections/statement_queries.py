@@ -13,15 +13,23 @@ from decimal import Decimal
 from typing import Any
 
 from domain.calls import CALL_KINDS, FREE_KINDS
+from domain.commerce import NCE
 from domain.errors import InvalidInput
 from domain.lots import LOT_SOURCES
 from domain.money import ZERO, format_money, to_money
 from domain.timestamps import EARLIEST_YEAR, LATEST_YEAR, first_instant_after_month, format_timestamp
-from projections.statements import (CHARGED, EXPIRED, FIGURES, FUNDS_ADDED, OVERAGE, UNCOLLECTED, Organization,
-                                   Statements)
+from projections.statements import (
+    CHARGED,
+    EXPIRED,
+    FIGURES,
+    FUNDS_ADDED,
+    OVERAGE,
+    UNCOLLECTED,
+    Organization,
+    Statements,
+)
 from projections.view_database import ViewDatabase
 
-NCE = "nce"
 BILLABLE_KINDS = tuple(kind for kind in CALL_KINDS if kind not in FREE_KINDS)
 _MONTH_TEXT = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
 # The figures split by a detail, and the details always shown (zero when nothing happened).

@@ -1,6 +1,6 @@
 """`commcredits audit verify|checkpoint`: the event store checked against its seals.
 
-The seals (`commcredits.seal_chain`) are written with the events, in their transaction, so they
+The seals (`application.seal_chain`) are written with the events, in their transaction, so they
 hold whatever happened to an event after it was stored, whether or not a projection has read it.
 One pass over the seal batches and the events, both in position order (bounded memory):
 1. each batch's seal is SHA-256 of the seal before it and the batch's entries, else the seals
@@ -23,10 +23,17 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from commcredits.application import BillingApplication
-from commcredits.seal_chain import (GENESIS_SEAL, Checkpoint, StoredRecord, batch_entries, batch_seal, read_entries,
-                                    record_digest)
-from commcredits.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
+from application.billing_application import BillingApplication
+from application.seal_chain import (
+    GENESIS_SEAL,
+    Checkpoint,
+    StoredRecord,
+    batch_entries,
+    batch_seal,
+    read_entries,
+    record_digest,
+)
+from application.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
 from projections.sources import event_classes
 
 EVENT_PAGE_SIZE = 1000

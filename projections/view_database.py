@@ -15,9 +15,9 @@ from typing import Any
 
 import psycopg
 
-from commcredits.private_files import create_private_file
-from commcredits.schema_lock import lock_schema_setup_in_transaction
-from commcredits.settings import StoreSettings
+from application.private_files import create_private_file
+from application.schema_lock import lock_schema_setup_in_transaction
+from application.settings import StoreSettings
 
 POSITIONS_TABLE = "view_positions"
 SQLITE_BUSY_TIMEOUT_S = 30.0  # another process (`project`, `balance`) may hold the write lock meanwhile
@@ -103,7 +103,7 @@ class ViewDatabase:
         """Run `CREATE TABLE IF NOT EXISTS` statements in one transaction. On PostgreSQL two
         processes creating the same table at once collide in its catalogue (a duplicate type,
         "tuple concurrently updated"), so the transaction first takes the store's set-up lock
-        (`commcredits.schema_lock`); on SQLite `BEGIN IMMEDIATE` already serialises them."""
+        (`application.schema_lock`); on SQLite `BEGIN IMMEDIATE` already serialises them."""
         with self.transaction() as cursor:
             if self.postgres:
                 lock_schema_setup_in_transaction(cursor)

@@ -28,9 +28,9 @@ clock's move to 2027-02-10 is stored before the expiries it causes.
 from collections import Counter
 from datetime import datetime
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.contacts import set_contacts
-from commcredits.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from tests.support import SPEC_RATES, as_lines
 

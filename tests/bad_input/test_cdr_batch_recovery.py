@@ -11,12 +11,12 @@ driven here by a service that fails on purpose.
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.service import BillingService
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.service import BillingService
 from commcredits.simulate import Simulation, report_document
-from domain.payments import SimulatedGateway
 from consumers.cdr_rating import INTERNAL_ERROR, CdrMessage, CdrRater
+from domain.payments import SimulatedGateway
 from tests.bad_input.hostile_cdrs import SETUP_LINES
 from tests.integration.test_cdr_consumer import CDR
 from tests.support import SPEC_RATES, simulate_lines

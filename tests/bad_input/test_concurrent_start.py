@@ -6,7 +6,7 @@ tables, run by several sessions at the same moment failed with "tuple concurrent
 duplicate key in `pg_type` or "relation already exists" (a third of the starts when eight start
 at once; the process then exited 3). On a new SQLite file two processes both inserted
 eventsourcing's tracking-migration row and one failed with IntegrityError. Now table set-up holds
-the store's set-up lock (`commcredits.schema_lock`).
+the store's set-up lock (`application.schema_lock`).
 """
 
 import multiprocessing
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.settings import StoreSettings
 from commcredits.project_cli import PROJECTIONS
-from commcredits.settings import StoreSettings
-from consumers.alert_outbox import AlertOutbox
-from consumers.alert_projection import AlertProjection
+from consumers.alerts.outbox import AlertOutbox
+from consumers.alerts.projection import AlertProjection
 from projections.projector import Projector
 from projections.view_database import ViewDatabase
 

@@ -63,8 +63,8 @@ class ConsumerUnderTest:
 
 @pytest.fixture(scope="module")
 def consumer_under_test(tmp_path_factory, kafka_broker):
-    from commcredits.pipeline_settings import Topics
-    from commcredits.settings import sqlite_store
+    from application.settings import sqlite_store
+    from messaging.topics import Topics
 
     suffix = tmp_path_factory.mktemp("fuzz").name.replace("/", "")
     topics = Topics(cdrs=f"cdr.fuzz.{suffix}", events=f"events.fuzz.{suffix}", dead_letters=f"dlq.fuzz.{suffix}",

@@ -12,11 +12,11 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.commands import RateCdr
+from application.reference_data import load_catalog
+from application.settings import store_from_url
 from commcredits.cli import app
-from commcredits.commands import RateCdr
-from commcredits.reference_data import load_catalog
-from commcredits.settings import store_from_url
 from commcredits.simulate import Simulation
 from commcredits.spreadsheet_text import cell_text, csv_text, starts_a_formula
 from domain.calls import Cdr

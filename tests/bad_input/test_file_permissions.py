@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from commcredits import settings as settings_module
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import store_from_environment
+from application import settings as settings_module
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import store_from_environment
 from commcredits.simulate import Simulation
-from consumers.alert_outbox import AlertOutbox
-from consumers.alert_settings import master_secret_from_environment
+from consumers.alerts.outbox import AlertOutbox
+from consumers.alerts.settings import master_secret_from_environment
 from projections.balance_view import BalanceView
 from projections.projector import Projector
 from projections.runner import catch_up
@@ -50,7 +50,7 @@ def mode(path: Path) -> int:
 
 def modes_in(directory: Path) -> dict[str, int]:
     """The mode of every file in `directory`, but the empty `<store>.setup-lock` files that
-    `commcredits.schema_lock` flocks: they hold no data (and are still created with the umask's mode)."""
+    `application.schema_lock` flocks: they hold no data (and are still created with the umask's mode)."""
     return {entry.name: mode(entry) for entry in directory.iterdir()
             if not (entry.name.endswith(LOCK_FILE_SUFFIX) and entry.stat().st_size == 0)}
 

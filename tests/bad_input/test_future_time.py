@@ -11,12 +11,12 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.future_guard import FutureGuard
-from commcredits.inputs import command_from_document
-from commcredits.reference_data import load_catalog
-from commcredits.service import BillingService
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.future_guard import FutureGuard
+from application.inputs import command_from_document
+from application.reference_data import load_catalog
+from application.service import BillingService
+from application.settings import memory_store
 from domain.errors import FutureTime
 from domain.payments import SimulatedGateway
 from tests.integration.test_cdr_consumer import CDR, Pipeline, dead_letters

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.bounded_lines import MAX_LINE_BYTES, OverlongLine, bounded_lines
+from application.bounded_lines import MAX_LINE_BYTES, OverlongLine, bounded_lines
 from tests.support import SPEC_EXAMPLES
 
 HUGE_LINE_BYTES = 120_000_000

@@ -12,8 +12,14 @@ import pytest
 from kafka import KafkaProducer
 
 from consumers.cdr_consumer import DeadLetterRefused
-from consumers.dead_letters import (MAX_ERROR_MESSAGE_BYTES, MAX_INLINE_VALUE_BYTES, PREVIEW_BYTES, bounded_text,
-                                    letter_record, payload_digest)
+from consumers.dead_letters import (
+    MAX_ERROR_MESSAGE_BYTES,
+    MAX_INLINE_VALUE_BYTES,
+    PREVIEW_BYTES,
+    bounded_text,
+    letter_record,
+    payload_digest,
+)
 from tests.integration.test_cdr_consumer import CDR, Pipeline, dead_letters, setup_then_calls
 
 KAFKA_MESSAGE_LIMIT = 1_000_000  # Kafka's default message.max.bytes (and roughly the producer's limit)

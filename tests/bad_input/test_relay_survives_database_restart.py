@@ -22,12 +22,12 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from kafka import KafkaProducer
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import StoreSettings, postgres_store
 from commcredits.live_pipeline import ALL_ROLES, LivePipeline, PipelineConfig
-from commcredits.reference_data import load_catalog
-from commcredits.settings import StoreSettings, postgres_store
 from commcredits.simulate import Simulation
-from consumers.alert_settings import AlertSettings
+from consumers.alerts.settings import AlertSettings
 from producers.event_relay import EventRelay, relay_position_name
 from tests.conftest import POSTGRES_URL
 from tests.integration.test_event_relay import list_positions, positions, published, simulate_into

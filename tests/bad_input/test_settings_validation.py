@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from commcredits.pipeline_settings import bootstrap_servers_from_environment, topics_from_environment
-from commcredits.settings import SettingsError, future_tolerance_from_environment, store_from_environment
-from consumers.alert_settings import alert_settings_from_environment
+from application.settings import SettingsError, future_tolerance_from_environment, store_from_environment
+from consumers.alerts.settings import alert_settings_from_environment
+from messaging.topics import bootstrap_servers_from_environment, topics_from_environment
 
 RUN_TIMEOUT_S = 30  # a `run` that gets past its settings would start a broker and not exit by itself
 STOP_TIMEOUT_S = 60  # for such a `run` to stop its pipeline and broker on SIGTERM

@@ -17,10 +17,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from commcredits.settings import SettingsError
-from consumers.alert_settings import alert_settings_from_environment, master_secret_from_environment
-from consumers.delivery_errors import DeliveryFailed
-from consumers.smtp_delivery import SmtpSender, SmtpSettings, build_email
+from application.settings import SettingsError
+from consumers.alerts.delivery_errors import DeliveryFailed
+from consumers.alerts.settings import alert_settings_from_environment, master_secret_from_environment
+from consumers.alerts.smtp_delivery import SmtpSender, SmtpSettings, build_email
 from tests.bad_input.test_settings_validation import run_cli
 
 TIMEOUT_S = 5.0

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.webhook_delivery import (MAX_SIGNATURE_HEADER_CHARS, MAX_SIGNATURES, InvalidSignature,
-                                        signature_header, verify_signature, webhook_secret)
+from consumers.alerts.webhook_delivery import (
+    MAX_SIGNATURE_HEADER_CHARS,
+    MAX_SIGNATURES,
+    InvalidSignature,
+    signature_header,
+    verify_signature,
+    webhook_secret,
+)
 
 SECRET = webhook_secret(b"master-secret-for-tests", "org-1")
 BODY = b'{"id": "1234.recharge_failed", "kind": "recharge_failed"}'

@@ -9,10 +9,10 @@ from decimal import Decimal
 import orjson
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import sqlite_store
 from commcredits.cli import app
-from commcredits.reference_data import load_catalog
-from commcredits.settings import sqlite_store
 from commcredits.simulate import Simulation
 from projections.ledger_rules import GENESIS_HASH
 from tests.support import SPEC_EXAMPLES, SPEC_RATES

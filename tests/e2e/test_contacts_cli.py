@@ -6,10 +6,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from application.billing_application import BillingApplication
+from application.event_documents import event_document
+from application.settings import store_from_url
 from commcredits.cli import app
-from commcredits.application import BillingApplication
-from commcredits.event_documents import event_document
-from commcredits.settings import store_from_url
 from domain.billing_contacts import BillingContacts
 from producers.event_messages import OrganizationKeys, event_message
 

@@ -2,10 +2,10 @@
 
 import pytest
 
+from application.reference_data import load_rate_card
 from commcredits.demo import run_demo
 from commcredits.scenario import encoded, generate
 from tests.support import simulate_lines
-from commcredits.reference_data import load_rate_card
 
 
 @pytest.mark.slow

@@ -10,10 +10,10 @@ import time
 import orjson
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import sqlite_store
 from commcredits.cli import app
-from commcredits.reference_data import load_catalog
-from commcredits.settings import sqlite_store
 from commcredits.simulate import Simulation
 from projections.balance_queries import organization_report
 from projections.balance_view import BalanceView

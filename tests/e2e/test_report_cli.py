@@ -14,11 +14,11 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import store_from_url
 from commcredits.cli import app
-from commcredits.reference_data import load_catalog
 from commcredits.report_cli import read_usage_rows
-from commcredits.settings import store_from_url
 from commcredits.simulate import Simulation
 from tests.conftest import POSTGRES_URL
 from tests.support import SPEC_EXAMPLES, SPEC_RATES

@@ -8,9 +8,9 @@ import tracemalloc
 
 import pytest
 
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import sqlite_store
 from commcredits import simulate as simulate_module
-from commcredits.reference_data import load_catalog, load_rate_card
-from commcredits.settings import sqlite_store
 from examples.generate_scenario import generate
 from tests.support import SPEC_EXAMPLES, as_lines
 

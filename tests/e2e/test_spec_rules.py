@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.inputs import command_from_document, decode_json_object
-from commcredits.reference_data import load_catalog, load_rate_card
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.inputs import command_from_document, decode_json_object
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import memory_store
 from commcredits.simulate import Simulation
 from domain.errors import DomainError
 from tests.support import SPEC_RATES, simulate_commands

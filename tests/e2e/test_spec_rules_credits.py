@@ -8,9 +8,9 @@ are worked out by hand from the SPEC.
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import memory_store
 from commcredits.simulate import Simulation, report_document
 from domain.money import format_money
 from domain.payments import PaymentOutcome, SimulatedGateway

@@ -7,7 +7,7 @@ come from test_spec_rules.py.
 
 import pytest
 
-from commcredits.reference_data import ReferenceDataError, load_catalog, load_rate_card
+from application.reference_data import ReferenceDataError, load_catalog, load_rate_card
 from tests.e2e.test_spec_rules import (
     ACME,
     ALICE,

@@ -13,10 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import store_from_url
 from commcredits import statement_cli
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import store_from_url
 from commcredits.simulate import Simulation
 from tests.conftest import POSTGRES_URL
 from tests.support import SPEC_EXAMPLES, SPEC_RATES, as_lines

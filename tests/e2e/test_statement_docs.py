@@ -5,9 +5,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import sqlite_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import sqlite_store
 from commcredits.simulate import Simulation
 from tests.e2e.test_statement_cli import statement_app
 from tests.support import SPEC_EXAMPLES, SPEC_RATES

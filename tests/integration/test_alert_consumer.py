@@ -12,14 +12,20 @@ import orjson
 import pytest
 
 from commcredits.local_smtp_sink import LocalSmtpSink
-from consumers.alert_consumer import AlertConsumer
-from consumers.alert_outbox import DEAD, SENT, AlertOutbox
-from consumers.alert_settings import AlertSettings, RetryPolicy
-from consumers.smtp_delivery import SmtpSettings
-from consumers.webhook_delivery import SIGNATURE_HEADER, verify_signature, webhook_secret
+from consumers.alerts.consumer import AlertConsumer
+from consumers.alerts.outbox import DEAD, SENT, AlertOutbox
+from consumers.alerts.settings import AlertSettings, RetryPolicy
+from consumers.alerts.smtp_delivery import SmtpSettings
+from consumers.alerts.webhook_delivery import SIGNATURE_HEADER, verify_signature, webhook_secret
 from projections.view_database import ViewDatabase
-from tests.alert_scenario import (CONTOSO_EMAILS, EXPECTED_KINDS, NORTHWIND_EMAILS, database_url_of,
-                                  expected_emails, write_history)
+from tests.alert_scenario import (
+    CONTOSO_EMAILS,
+    EXPECTED_KINDS,
+    NORTHWIND_EMAILS,
+    database_url_of,
+    expected_emails,
+    write_history,
+)
 from tests.integration.test_event_relay import published, relay_all
 from tests.webhook_receiver import WebhookReceiver
 

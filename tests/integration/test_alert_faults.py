@@ -21,10 +21,16 @@ import orjson
 import pytest
 
 from commcredits.local_smtp_sink import LocalSmtpSink
-from consumers.alert_outbox import SENT, UNCONFIRMED
-from consumers.webhook_delivery import verify_signature, webhook_secret
-from tests.alert_scenario import (CONTOSO_EMAILS, EXPECTED_KINDS, NORTHWIND_EMAILS, database_url_of,
-                                  expected_emails, write_history)
+from consumers.alerts.outbox import SENT, UNCONFIRMED
+from consumers.alerts.webhook_delivery import verify_signature, webhook_secret
+from tests.alert_scenario import (
+    CONTOSO_EMAILS,
+    EXPECTED_KINDS,
+    NORTHWIND_EMAILS,
+    database_url_of,
+    expected_emails,
+    write_history,
+)
 from tests.integration.test_alert_consumer import alerts_topic_ids, mails_by_kind, relay_all, statuses, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
@@ -125,7 +131,7 @@ def _settled(store, total: int) -> bool:
 
 
 def _all_alert_ids(store) -> set[str]:
-    from consumers.alert_outbox import AlertOutbox
+    from consumers.alerts.outbox import AlertOutbox
     from projections.view_database import ViewDatabase
 
     outbox = AlertOutbox(ViewDatabase.for_store(store))

@@ -6,9 +6,9 @@ import socket
 from kafka import KafkaProducer
 
 from commcredits.live_pipeline import LivePipeline, PipelineConfig
-from consumers.alert_outbox import KAFKA, SENDING, SENT, AlertOutbox
-from consumers.alert_settings import AlertSettings, RetryPolicy
-from consumers.smtp_delivery import SmtpSettings
+from consumers.alerts.outbox import KAFKA, SENDING, SENT, AlertOutbox
+from consumers.alerts.settings import AlertSettings, RetryPolicy
+from consumers.alerts.smtp_delivery import SmtpSettings
 from projections.view_database import ViewDatabase
 from tests.alert_scenario import CONTOSO_USER, EXPECTED_KINDS, _call, write_history
 from tests.integration.test_alert_consumer import wait_until

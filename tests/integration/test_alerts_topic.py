@@ -3,9 +3,9 @@ partition and not sent again; one that did not go out is sent."""
 
 import uuid
 
-from commcredits.embedded_broker import ensure_topics
-from consumers.alert_channels import KafkaChannel
-from consumers.alert_outbox import KAFKA, Delivery
+from consumers.alerts.channels import KafkaChannel
+from consumers.alerts.outbox import KAFKA, Delivery
+from messaging.embedded_broker import ensure_topics
 from tests.integration.test_alert_consumer import alerts_topic_ids
 
 

@@ -9,8 +9,8 @@ import orjson
 import psycopg
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.balance_page import balance_as_of
-from commcredits.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from domain.timestamps import parse_timestamp
 from tests.support import SPEC_EXAMPLES, SPEC_RATES, simulate_lines

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog, load_rate_card
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import sqlite_store
 from commcredits.scenario import encoded, generate
-from commcredits.settings import sqlite_store
 from commcredits.simulate import Simulation
 from projections.balance_queries import balance_page, expiring_within, organization_report, organizations
 from projections.balance_view import BalanceView

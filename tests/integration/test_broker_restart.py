@@ -11,11 +11,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import EmbeddedBroker, ensure_topics
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import RunLog, Simulation, report_document
 from consumers.cdr_consumer import CdrConsumer
+from messaging.embedded_broker import EmbeddedBroker, ensure_topics
 from tests.support import SPEC_EXAMPLES, SPEC_RATES, simulate_lines
 
 RECOVERY_TIMEOUT_S = 120.0

@@ -3,17 +3,17 @@ Kafka give the same balances and calls as `simulate`; rejected CDRs land on the 
 code; a restarted consumer neither loses nor re-charges a CDR."""
 
 import time
+
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import ensure_topics
-from commcredits.reference_data import load_catalog
-from commcredits.simulate import Simulation, report_document
-from consumers.cdr_consumer import CdrConsumer
 from kafka.structs import OffsetAndMetadata
 
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from commcredits.simulate import Simulation, report_document
+from consumers.cdr_consumer import CdrConsumer
+from messaging.embedded_broker import ensure_topics
 from tests.support import SPEC_EXAMPLES, SPEC_RATES, simulate_lines
 
 EXAMPLES = sorted(path.stem for path in SPEC_EXAMPLES.glob("*.jsonl"))

@@ -10,17 +10,17 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
+from application.service import BillingService
+from application.shard import Shard
 from commcredits.admin import Admin
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import ensure_topics
-from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.scenario import encoded, generate
-from commcredits.service import BillingService
-from commcredits.shard import Shard
 from commcredits.simulate import RunLog, report_document
 from consumers.cdr_consumer import CdrConsumer
 from domain.errors import DomainError
 from domain.payments import SimulatedGateway
+from messaging.embedded_broker import ensure_topics
 from tests.support import simulate_lines
 
 PARTITIONS = 4

@@ -15,12 +15,12 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import ensure_topics
-from commcredits.reference_data import load_catalog, load_rate_card
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
 from commcredits.simulate import RunLog, Simulation, report_document
 from consumers.cdr_consumer import topic_incarnation
 from consumers.cdr_rating import position_name
+from messaging.embedded_broker import ensure_topics
 from producers.event_relay import relay_position_name
 from tests.support import simulate_lines
 
@@ -104,7 +104,7 @@ def store_url(request, tmp_path):
 
 def test_killing_the_consumer_and_the_relay_loses_nothing_and_doubles_nothing(store_url, kafka_broker, unique_topics,
                                                                              tmp_path):
-    from commcredits.settings import store_from_url
+    from application.settings import store_from_url
 
     store = store_from_url(store_url)
     setup, cdrs = scenario()

@@ -15,12 +15,12 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from commcredits.application import BillingApplication
-from commcredits.embedded_broker import EmbeddedBroker, ensure_topics, free_port
-from commcredits.reference_data import load_catalog, load_rate_card
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
 from commcredits.scenario import encoded, generate
 from commcredits.simulate import RunLog, Simulation, report_document
 from consumers.cdr_consumer import CdrConsumer
+from messaging.embedded_broker import EmbeddedBroker, ensure_topics, free_port
 from tests.support import simulate_lines
 
 BUCKET = "commcredits-broker"

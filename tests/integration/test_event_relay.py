@@ -8,8 +8,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from producers.event_relay import EventRelay
 from tests.support import SPEC_EXAMPLES, SPEC_RATES
@@ -124,7 +124,7 @@ def test_republishing_into_an_emptied_topic_publishes_the_history_once_and_does_
     The relay publishes the history again (recording no position twice), then goes on."""
     from kafka import KafkaAdminClient
 
-    from commcredits.embedded_broker import ensure_topics
+    from messaging.embedded_broker import ensure_topics
     from producers.event_relay import DEFAULT_EVENT_PARTITIONS
 
     topic = unique_topics.events

@@ -5,11 +5,11 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from commcredits.application import BillingApplication
-from commcredits.existing_aggregates import SQLITE_IDS_PER_STATEMENT, existing_aggregates
-from commcredits.reference_data import load_catalog
-from commcredits.service import BillingService
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT, existing_aggregates
+from application.reference_data import load_catalog
+from application.service import BillingService
+from application.settings import memory_store
 from domain.payments import SimulatedGateway
 from domain.usage_claim import UsageClaim
 from tests.support import SPEC_RATES

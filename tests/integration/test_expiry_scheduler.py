@@ -2,8 +2,8 @@
 
 from datetime import datetime, timezone
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation, report_document
 from consumers.expiry_scheduler import ExpiryScheduler
 from domain.credit_account import CreditAccount

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from producers.event_relay import EventRelay
 from projections.balance_queries import organization_report, organizations
@@ -249,7 +249,7 @@ def test_a_topic_created_again_is_read_from_its_beginning(store, view_database, 
 def recreate(broker, topic: str, history: list) -> None:
     from kafka.admin import KafkaAdminClient
 
-    from commcredits.embedded_broker import ensure_topics
+    from messaging.embedded_broker import ensure_topics
     from producers.event_relay import DEFAULT_EVENT_PARTITIONS
 
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)

@@ -5,11 +5,11 @@ import sqlite3
 
 from typer.testing import CliRunner
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import sqlite_store
 from commcredits.cli import app as cli
-from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.scenario import encoded, generate
-from commcredits.settings import sqlite_store
 from commcredits.simulate import Simulation
 from projections.balance_view import BalanceView
 from projections.ledger import Ledger

@@ -20,8 +20,8 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from commcredits.application import BillingApplication
-from commcredits.settings import StoreSettings, postgres_store, sqlite_store
+from application.billing_application import BillingApplication
+from application.settings import StoreSettings, postgres_store, sqlite_store
 from commcredits.simulate import report_document
 from domain.credit_account import CreditAccount
 from domain.engine_clock import ENGINE_CLOCK_ID

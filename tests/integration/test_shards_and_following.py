@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
+from application.billing_application import BillingApplication
+from application.commands import AdvanceClock, RateCdr
+from application.inputs import cdr_from_document
+from application.reference_data import load_catalog
+from application.service import APPLIED, BillingService
+from application.shard import Shard, partition_for_key
 from commcredits.admin import Admin
-from commcredits.application import BillingApplication
-from commcredits.commands import AdvanceClock, RateCdr
-from commcredits.inputs import cdr_from_document
-from commcredits.reference_data import load_catalog
-from commcredits.service import APPLIED, BillingService
-from commcredits.shard import Shard, partition_for_key
 from domain.errors import UnknownUser
 from domain.payments import SimulatedGateway
 from tests.support import SPEC_RATES

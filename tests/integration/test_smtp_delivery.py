@@ -14,8 +14,8 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from commcredits.local_smtp_sink import LocalSmtpSink
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
-from consumers.smtp_delivery import SmtpSender, SmtpSettings, build_email
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.smtp_delivery import SmtpSender, SmtpSettings, build_email
 
 TIMEOUT_S = 5.0  # the sender's timeout: generous for a loaded CI machine, short enough to fail fast
 ARRIVAL_TIMEOUT_S = 5.0  # how long a test waits for a message to arrive

@@ -9,8 +9,8 @@ month-boundary and leap-month scenarios are worked out by hand in their docstrin
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from domain.money import ZERO, to_money
 from projections.projector import Projector

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import sqlite_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import sqlite_store
 from commcredits.simulate import Simulation
 from commcredits.usage_export import csv_bytes, json_bytes, xlsx_bytes
 from projections.projector import Projector

@@ -9,8 +9,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
 from commcredits.simulate import Simulation
 from domain.timestamps import parse_timestamp
 from projections.projector import Projector

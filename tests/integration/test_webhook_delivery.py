@@ -13,9 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import trustme
 
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
-from consumers.webhook_delivery import (DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSender, verify_signature,
-                                        webhook_secret)
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.webhook_delivery import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSender,
+    verify_signature,
+    webhook_secret,
+)
 from tests.webhook_receiver import SHUTDOWN_POLL_S, WebhookReceiver
 
 TIMEOUT_S = 5.0  # the sender's timeout: generous for a loaded CI machine, short enough to fail fast

@@ -18,9 +18,9 @@ from uuid import UUID
 
 from hypothesis import strategies as st
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import memory_store
 from commcredits.simulate import RunLog, Simulation, report_document
 from domain.credit_account import CreditAccount
 from domain.engine_clock import EngineClock

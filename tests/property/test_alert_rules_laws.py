@@ -1,4 +1,4 @@
-"""The alert rules' laws (consumers/alert_rules.py), on generated histories of one organization.
+"""The alert rules' laws (consumers/alerts/rules.py), on generated histories of one organization.
 
 A history is built by a small model of the credit account (lots added, calls debiting the lots
 that expire first, due lots expiring and lots coming within 30 days of expiry announced whenever
@@ -21,8 +21,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.alert_kinds import FUNDS_EXPIRING, Alert
-from consumers.alert_rules import OrgAlertState, alerts_for_event, parse_moment
+from consumers.alerts.kinds import FUNDS_EXPIRING, Alert
+from consumers.alerts.rules import OrgAlertState, alerts_for_event, parse_moment
 from domain.credit_account import CreditAccount
 from domain.lots import EXPIRY_NOTICE
 from tests.property.strategies import new_simulation, scenario_lines

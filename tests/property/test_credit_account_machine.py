@@ -15,8 +15,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from commcredits.application import BillingApplication
-from commcredits.settings import memory_store
+from application.billing_application import BillingApplication
+from application.settings import memory_store
 from domain.auto_recharge import AutoRechargeSettings
 from domain.calls import Cdr
 from domain.credit_account import CreditAccount

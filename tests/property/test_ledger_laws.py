@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 
-from commcredits.application import SNAPSHOT_INTERVAL_EVENTS, BillingApplication
-from commcredits.settings import memory_store, sqlite_store
+from application.billing_application import SNAPSHOT_INTERVAL_EVENTS, BillingApplication
+from application.settings import memory_store, sqlite_store
 from commcredits.simulate import FLUSH_EVERY_LINES
 from domain.credit_account import CreditAccount
 from domain.money import ZERO, format_money

@@ -5,11 +5,11 @@ rebuilt by replay in one go, table by table."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commcredits.application import BillingApplication
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog, load_rate_card
+from application.settings import sqlite_store
 from commcredits.project_cli import PROJECTIONS
-from commcredits.reference_data import load_catalog, load_rate_card
 from commcredits.scenario import encoded, generate
-from commcredits.settings import sqlite_store
 from commcredits.simulate import Simulation
 from projections.projector import Projector
 from projections.replay import replay

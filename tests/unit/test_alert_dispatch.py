@@ -5,13 +5,23 @@ import random
 
 import pytest
 
-from commcredits.settings import SettingsError, sqlite_store
-from consumers.alert_dispatcher import ChannelDispatcher
-from consumers.alert_outbox import (COMMITTING, DEAD, EMAIL, PENDING, SENDING, SENT, UNCONFIRMED, AlertOutbox,
-                                    LostClaim, record_alert)
-from consumers.alert_settings import RetryPolicy, alert_settings_from_environment, master_secret_from_environment
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
-from consumers.retry_backoff import gives_up, retry_delay_s
+from application.settings import SettingsError, sqlite_store
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.dispatcher import ChannelDispatcher
+from consumers.alerts.outbox import (
+    COMMITTING,
+    DEAD,
+    EMAIL,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCONFIRMED,
+    AlertOutbox,
+    LostClaim,
+    record_alert,
+)
+from consumers.alerts.retry_backoff import gives_up, retry_delay_s
+from consumers.alerts.settings import RetryPolicy, alert_settings_from_environment, master_secret_from_environment
 from projections.view_database import ViewDatabase
 
 POLICY = RetryPolicy(max_attempts=3, backoff_s=10.0, backoff_cap_s=25.0)

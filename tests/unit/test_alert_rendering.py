@@ -12,9 +12,8 @@ from babel import Locale
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.alert_kinds import FACTS, KINDS, Alert, OrgProfile
-from consumers.alert_rendering import (SUBJECTS, format_amount, format_day, format_moment, locale_for,
-                                       render_alert)
+from consumers.alerts.kinds import FACTS, KINDS, Alert, OrgProfile
+from consumers.alerts.rendering import SUBJECTS, format_amount, format_day, format_moment, locale_for, render_alert
 
 EN_US = Locale.parse("en_US")
 CONTOSO = OrgProfile(org="contoso", name="Contoso", country="US", currency="USD")

@@ -1,4 +1,4 @@
-"""The alert rules (consumers/alert_rules.py): given events -> then alerts and state.
+"""The alert rules (consumers/alerts/rules.py): given events -> then alerts and state.
 
 Each test builds an organization's state from `CreditAccount.Opened`, feeds it event documents
 (type and data as docs/events.md lists them, positions counting from 1) and checks the alerts.
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.event_documents import event_document
-from commcredits.reference_data import load_catalog
-from commcredits.settings import StoreSettings, memory_store, sqlite_store
+from application.billing_application import BillingApplication
+from application.event_documents import event_document
+from application.reference_data import load_catalog
+from application.settings import StoreSettings, memory_store, sqlite_store
 from commcredits.simulate import Simulation
-from consumers.alert_kinds import (
+from consumers.alerts.kinds import (
     AUTO_RECHARGE_SUSPENDED,
     BALANCE_BELOW_TRIGGER,
     BALANCE_DEPLETED,
@@ -33,7 +33,7 @@ from consumers.alert_kinds import (
     RECHARGE_SUCCEEDED,
     Alert,
 )
-from consumers.alert_rules import OrgAlertState, alerts_for_event
+from consumers.alerts.rules import OrgAlertState, alerts_for_event
 from domain.credit_account import CreditAccount
 from tests.support import SPEC_EXAMPLES, SPEC_RATES
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from commcredits.application import BillingApplication
-from commcredits.reference_data import load_catalog
-from commcredits.settings import memory_store, sqlite_store
+from application.billing_application import BillingApplication
+from application.reference_data import load_catalog
+from application.settings import memory_store, sqlite_store
 from commcredits.simulate import Simulation
 from domain.auto_recharge import DISABLED
 from domain.credit_account import CreditAccount
@@ -188,7 +188,7 @@ def test_replay_keeps_what_was_announced():
 
 
 def test_a_snapshot_keeps_what_was_announced():
-    """Busy accounts load from snapshots (commcredits/application.py): the lots' `noticed` flag
+    """Busy accounts load from snapshots (application/billing_application.py): the lots' `noticed` flag
     survives the transcoder."""
     app = BillingApplication(env=memory_store().env)
     snapshot = CreditAccount.Snapshot.take(replay(history_with_a_notice()))

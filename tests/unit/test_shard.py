@@ -3,7 +3,7 @@ organizations whose CDRs reach it."""
 
 import pytest
 
-from commcredits.shard import Shard, partition_for_key
+from application.shard import Shard, partition_for_key
 
 
 @pytest.mark.parametrize("key, partition", [

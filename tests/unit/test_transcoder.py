@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from commcredits.settings import memory_store
-from commcredits.transcoder import OrjsonTranscoder
+from application.settings import memory_store
+from application.transcoder import OrjsonTranscoder
 from domain.auto_recharge import AutoRechargeSettings
 from domain.credit_account import CreditAccount
 from domain.lots import Lot

@@ -2,8 +2,13 @@
 
 import pytest
 
-from consumers.webhook_delivery import (SIGNATURE_TOLERANCE_S, InvalidSignature, signature_header,
-                                        verify_signature, webhook_secret)
+from consumers.alerts.webhook_delivery import (
+    SIGNATURE_TOLERANCE_S,
+    InvalidSignature,
+    signature_header,
+    verify_signature,
+    webhook_secret,
+)
 
 MASTER = b"master-secret-for-tests"
 SECRET = webhook_secret(MASTER, "org-1")

@@ -1,12 +1,12 @@
 """Billing events in, alerts and their deliveries out: the alert consumer's projection.
 
 It runs under the projector (`projections.projector`), so each partition's batch of events, the
-organizations' alert state, the alerts with their deliveries (`consumers.alert_outbox`) and the
+organizations' alert state, the alerts with their deliveries (`consumers.alerts.outbox`) and the
 partition's position are written in one transaction. Read twice, an event adds nothing; read
-once, it is never lost. Sending happens elsewhere (`consumers.alert_dispatcher`), so a slow mail
+once, it is never lost. Sending happens elsewhere (`consumers.alerts.dispatcher`), so a slow mail
 server holds up neither this projection nor the rating of calls.
 
-Per organization it keeps the rules' state (`consumers.alert_rules.OrgAlertState`) and the
+Per organization it keeps the rules' state (`consumers.alerts.rules.OrgAlertState`) and the
 billing contacts of its latest `BillingContacts` event; an alert goes to the contacts of the
 moment its event happened, and always to the `alerts.v1` topic. Everything it reads about an
 organization is keyed by that organization, so it comes from one partition in store order: the
@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
-from consumers.alert_kinds import Alert
-from consumers.alert_outbox import EMAIL, KAFKA, TABLES as OUTBOX_TABLES, WEBHOOK, record_alert
-from consumers.alert_rules import OrgAlertState, alerts_for_event
+from consumers.alerts.kinds import Alert
+from consumers.alerts.outbox import EMAIL, KAFKA, WEBHOOK, record_alert
+from consumers.alerts.outbox import TABLES as OUTBOX_TABLES
+from consumers.alerts.rules import OrgAlertState, alerts_for_event
 from projections.records import EventRecord
 from projections.view_database import ViewCursor
 

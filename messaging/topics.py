@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from commcredits.environment_settings import EnvironmentSettings
-from commcredits.setting_values import BootstrapServers, GroupId, TopicName
+from application.environment_settings import EnvironmentSettings
+from application.setting_values import BootstrapServers, GroupId, TopicName
 
 DEFAULT_CDR_TOPIC = "cdr.v1"
 DEFAULT_EVENTS_TOPIC = "billing-events.v1"

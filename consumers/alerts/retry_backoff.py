@@ -7,7 +7,7 @@ deliveries that failed together from coming back together.
 
 import random
 
-from consumers.alert_settings import RetryPolicy
+from consumers.alerts.settings import RetryPolicy
 
 
 def retry_delay_s(failed_attempts: int, policy: RetryPolicy, rng: random.Random | None = None) -> float:

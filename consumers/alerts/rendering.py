@@ -25,9 +25,19 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, get_currency_precision
 
-from consumers.alert_kinds import (AUTO_RECHARGE_SUSPENDED, BALANCE_BELOW_TRIGGER, BALANCE_DEPLETED,
-                                   CALLS_UNCOLLECTED, FUNDS_EXPIRED, FUNDS_EXPIRING, ORDER_PLACED,
-                                   RECHARGE_FAILED, RECHARGE_SUCCEEDED, Alert, OrgProfile)
+from consumers.alerts.kinds import (
+    AUTO_RECHARGE_SUSPENDED,
+    BALANCE_BELOW_TRIGGER,
+    BALANCE_DEPLETED,
+    CALLS_UNCOLLECTED,
+    FUNDS_EXPIRED,
+    FUNDS_EXPIRING,
+    ORDER_PLACED,
+    RECHARGE_FAILED,
+    RECHARGE_SUCCEEDED,
+    Alert,
+    OrgProfile,
+)
 
 FALLBACK_LOCALE = Locale("en", "US")
 
@@ -169,7 +179,7 @@ def environment() -> jinja2.Environment:
     """One environment for the process: templates are compiled once. StrictUndefined so a missing fact
     fails the render (and the tests) instead of sending a blank; autoescape for HTML only."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("consumers", "alert_templates"),
+        loader=jinja2.PackageLoader("consumers.alerts", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         trim_blocks=True,

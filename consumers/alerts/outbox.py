@@ -13,13 +13,13 @@ can never both send it:
        |                  '--failed before the commit point--> pending (retry) / dead
        '------ alerts retry ------ dead
 
-`committing` is written just before the last bytes go to the receiver (`consumers.smtp_delivery`,
-`consumers.webhook_delivery`): before it, nothing was delivered and the delivery may be tried
+`committing` is written just before the last bytes go to the receiver (`consumers.alerts.smtp_delivery`,
+`consumers.alerts.webhook_delivery`): before it, nothing was delivered and the delivery may be tried
 again; after it, the receiver may have it, so it is never sent again. A dispatcher that dies
 leaves its delivery `sending` (tried again once its lease runs out, marked `in_doubt`) or
 `committing` (then `unconfirmed`: handed over, no answer seen). The `alerts.v1` copy has no
 commit point (Kafka cannot hold a half message back): a copy in doubt is first looked for at the
-end of its partition, and sent only if it is not there (`consumers.alert_channels.KafkaChannel`).
+end of its partition, and sent only if it is not there (`consumers.alerts.channels.KafkaChannel`).
 """
 
 from collections.abc import Sequence
@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from consumers.alert_settings import RetryPolicy
-from consumers.retry_backoff import gives_up, retry_delay_s
+from consumers.alerts.retry_backoff import gives_up, retry_delay_s
+from consumers.alerts.settings import RetryPolicy
 from projections.view_database import ViewCursor, ViewDatabase
 
 PENDING, SENDING, COMMITTING, SENT, UNCONFIRMED, DEAD = "pending", "sending", "committing", "sent", "unconfirmed", "dead"

@@ -7,15 +7,16 @@ adds the structure: required fields, types, unknown fields ignored.
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
-from commcredits import commands
+from application import commands
 from domain import codes, phone
 from domain.auto_recharge import AutoRechargeSettings, parse_auto_recharge
 from domain.calls import CALL_TYPES, MAX_DURATION_SECONDS, Cdr, user_required
+from domain.commerce import COMMERCE_KINDS
 from domain.errors import InvalidInput, shown
 from domain.licences import LICENCES
 from domain.money import parse_money
@@ -105,7 +106,7 @@ class OrganizationCreated(_Wire):
     name: DisplayName
     country: Country
     currency: Currency
-    commerce: Annotated[Literal["legacy", "nce"], PlainValidator(lambda value, info: _one_of(value, info, ("legacy", "nce")))]
+    commerce: Annotated[str, PlainValidator(lambda value, info: _one_of(value, info, COMMERCE_KINDS))]
     agreements: Annotated[list[str], PlainValidator(_agreements)] = []
     at: Timestamp
 

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from consumers.alert_kinds import (
+from consumers.alerts.kinds import (
     AUTO_RECHARGE_SUSPENDED,
     BALANCE_BELOW_TRIGGER,
     BALANCE_DEPLETED,

@@ -3,7 +3,7 @@
 Why: a value such as `nan`, `inf`, `1e400` or `99999` for a port used to crash a command with a
 traceback, or worse be accepted and only fail on the first e-mail hours later. Each group of
 settings is an `EnvironmentSettings` model whose fields are the variables (their exact names
-are the fields' aliases) and whose types come from `commcredits.setting_values`.
+are the fields' aliases) and whose types come from `application.setting_values`.
 
 Guarantees of `from_environment`:
 - it reads only the mapping it is given (the process environment when none), never `.env` files;

@@ -7,7 +7,7 @@
   time may be before it is refused as being in the future.
 
 The data directory and the SQLite files are created readable by their owner only
-(`commcredits.private_files`).
+(`application.private_files`).
 """
 
 from dataclasses import dataclass
@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import Field
 
-from commcredits.environment_settings import EnvironmentSettings, SettingsError, shown_value
-from commcredits.private_files import create_private_file, make_private_directory
-from commcredits.setting_values import MAX_PORT, MIN_PORT, Text, seconds
+from application.environment_settings import EnvironmentSettings, SettingsError, shown_value
+from application.private_files import create_private_file, make_private_directory
+from application.setting_values import MAX_PORT, MIN_PORT, Text, seconds
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "commcredits"
 SQLITE_FILE_NAME = "events.sqlite"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from types import MappingProxyType
 
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
 
 DEFAULT_TIMEOUT_S = 10.0  # each connect, command and reply; a hung server costs at most this per step
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})

@@ -1,4 +1,4 @@
-"""Event recorders that seal the events in the transaction that stores them (`commcredits.seal_chain`).
+"""Event recorders that seal the events in the transaction that stores them (`application.seal_chain`).
 
 They are eventsourcing's SQLite and PostgreSQL process recorders with a seal table beside the
 events table (`<events table>_seals`: one row per transaction that stored events, keyed by its
@@ -28,8 +28,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from commcredits.seal_chain import (GENESIS_SEAL, StoredRecord, batch_entries, batch_seal, field_bytes,
-                                    stored_entries)
+from application.seal_chain import GENESIS_SEAL, StoredRecord, batch_entries, batch_seal, field_bytes, stored_entries
 
 READ_PAGE_SIZE = 1000  # events per read (and per seal, when an old store is sealed)
 log = logging.getLogger("commcredits.seals")

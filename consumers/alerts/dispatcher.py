@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consumers.alert_channels import Channel
-from consumers.alert_outbox import EMAIL, AlertOutbox, Delivery, LostClaim
-from consumers.alert_settings import RetryPolicy
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.channels import Channel
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.outbox import EMAIL, AlertOutbox, Delivery, LostClaim
+from consumers.alerts.settings import RetryPolicy
 
 log = logging.getLogger("commcredits.alerts")
 

@@ -2,7 +2,7 @@
 
 Each sender takes the delivery and `at_commit`, the outbox's commit point, which the e-mail and
 webhook transports call just before the receiver can act on the message (see
-`consumers.alert_outbox`). Failures are `DeliveryFailed` (transient or permanent) or
+`consumers.alerts.outbox`). Failures are `DeliveryFailed` (transient or permanent) or
 `DeliveryUncertain`; every other exception is a bug in the caller's eyes.
 """
 
@@ -14,14 +14,14 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from commcredits.shard import partition_for_key
-from consumers.alert_kinds import Alert, OrgProfile
-from consumers.alert_outbox import EMAIL, KAFKA, WEBHOOK, Delivery
-from consumers.alert_rendering import render_alert
-from consumers.alert_settings import AlertSettings
-from consumers.delivery_errors import DeliveryFailed
-from consumers.smtp_delivery import SmtpSender, build_email
-from consumers.webhook_delivery import WebhookSender, webhook_secret
+from application.shard import partition_for_key
+from consumers.alerts.delivery_errors import DeliveryFailed
+from consumers.alerts.kinds import Alert, OrgProfile
+from consumers.alerts.outbox import EMAIL, KAFKA, WEBHOOK, Delivery
+from consumers.alerts.rendering import render_alert
+from consumers.alerts.settings import AlertSettings
+from consumers.alerts.smtp_delivery import SmtpSender, build_email
+from consumers.alerts.webhook_delivery import WebhookSender, webhook_secret
 
 KAFKA_SEND_TIMEOUT_S = 30.0
 TAIL_WINDOW = 10_000  # messages read back when a copy is in doubt

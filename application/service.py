@@ -6,9 +6,7 @@ SPEC §11), apply (trigger events). A rejected command therefore changes nothing
 clock. Changed aggregates collect in a unit of work that `flush()` saves in one transaction.
 """
 
-import heapq
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -17,12 +15,13 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from commcredits import commands
-from commcredits.application import BillingApplication
-from commcredits.existing_aggregates import existing_aggregates
-from commcredits.future_guard import FutureGuard
+from application import commands
+from application.billing_application import BillingApplication
+from application.expiry_schedule import ExpirySchedule
+from application.future_guard import FutureGuard
+from application.shard import Shard
+from application.usage_ids import RatedUsageIds
 from domain.catalog import Catalog
-from commcredits.shard import Shard
 from domain.credit_account import CreditAccount
 from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock, engine_clock_id
 from domain.errors import DuplicateOrganization, PaymentDeclined, UnknownOrganization, UnknownUser
@@ -30,6 +29,7 @@ from domain.licence_registry import LicenceRegistry
 from domain.licences import COMMUNICATIONS_CREDITS
 from domain.order import Order
 from domain.payments import PaymentGateway, PaymentMethod, PaymentOutcome
+from domain.pools import PoolKey, remaining_minutes
 from domain.rates import RateCard
 from domain.rating import Billing, plan_call
 from domain.timestamps import decode_timestamp
@@ -50,22 +50,6 @@ CLOCK_TOPICS = frozenset(get_topic(event) for event in (EngineClock.Started, Eng
 MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class _ExpiryDue:
-    at: datetime
-    creation_index: int
-    org: str
-
-
-def _pop_due(heap: list[_ExpiryDue], now: datetime) -> list[str]:
-    """The organizations with an entry due by `now` (removed from the heap), in creation order."""
-    due: dict[str, int] = {}
-    while heap and heap[0].at <= now:
-        entry = heapq.heappop(heap)
-        due[entry.org] = entry.creation_index
-    return sorted(due, key=due.__getitem__)
-
-
 class BillingService:
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None,
@@ -78,13 +62,10 @@ class BillingService:
         self._org_of: dict[UUID, str] = {}  # account and registry ids
         self._registries: dict[str, LicenceRegistry] = {}
         self._creation_index: dict[str, int] = {}
-        self._expiries: list[_ExpiryDue] = []
-        self._notices: list[_ExpiryDue] = []  # when lots come within 30 days of expiry (ExpiryApproached)
-        self._scheduled_lots: dict[str, int] = {}
+        self._expiry_schedule = ExpirySchedule()
         self._unsaved: dict[UUID, Aggregate] = {}
-        self._claimed: set[str] = set()
-        self._unclaimed: set[str] = set()  # usage ids the store had no claim for (this batch)
-        self._store_is_new = store_is_new
+        self._store_is_new = store_is_new  # simulate's fresh store: nothing to load or ask
+        self._usage_ids = RatedUsageIds(app.recorder, store_is_new=store_is_new)
         self._engine_clock: EngineClock | None = None
         self._followed_position = 0
         self._load_from_store()
@@ -98,9 +79,7 @@ class BillingService:
         if self._unsaved or tracking is not None:
             self.app.save(*self._unsaved.values(), tracking=tracking)
             self._unsaved.clear()
-        self._unclaimed.clear()
-        if not self._store_is_new:
-            self._claimed.clear()  # stored now: the store answers (a long-running engine keeps no growing set)
+        self._usage_ids.saved()
 
     def discard(self) -> None:
         """Forget unsaved changes (after a failed save or an unexpected error): reload from the store."""
@@ -108,11 +87,8 @@ class BillingService:
         self._accounts.clear()
         self._registries.clear()
         self._creation_index.clear()
-        self._expiries.clear()
-        self._notices.clear()
-        self._scheduled_lots.clear()
-        self._claimed.clear()
-        self._unclaimed.clear()
+        self._expiry_schedule.clear()
+        self._usage_ids.forget()
         self._store_is_new = False
         self._load_from_store()
 
@@ -241,15 +217,13 @@ class BillingService:
             return DUPLICATE
         billing = Billing(account.currency, account.commerce, account.credits_active)
 
-        def remaining_minutes(month: str, pool: str) -> int:
-            kind, country = pool.split("/")
-            capacity = self.catalog.minutes_per_user(kind, country) * registry.pool_contributors(pool)
-            return max(0, capacity - account.pool_used(month, pool))
+        def remaining(month: str, pool: PoolKey) -> int:
+            return remaining_minutes(self.catalog, pool, registry.pool_contributors(pool), account.pool_used(month, pool))
 
-        plan = plan_call(cdr, caller, billing, remaining_minutes, self.rate_card, self.catalog)
+        plan = plan_call(cdr, caller, billing, remaining, self.rate_card, self.catalog)
         at = self._accept(cdr.end_time)
         account.rate_call(cdr, caller.usage_location if caller else None, plan, at, self.gateway)
-        self._claimed.add(cdr.usage_id)
+        self._usage_ids.claim(cdr.usage_id)
         self._changed(account, UsageClaim.claim(cdr.usage_id, cdr.org))
         return APPLIED
 
@@ -279,27 +253,15 @@ class BillingService:
     def next_expiry_at(self) -> datetime | None:
         """When the earliest open lot of any organization falls due, or comes within 30 days of
         it (None: no open lot)."""
-        times = [heap[0].at for heap in (self._expiries, self._notices) if heap]
-        return min(times) if times else None
+        return self._expiry_schedule.next_at()
 
     def is_rated(self, usage_id: str) -> bool:
-        if usage_id in self._claimed:
-            return True
-        if self._store_is_new or usage_id in self._unclaimed:
-            return False
-        return bool(self.app.recorder.select_events(UsageClaim.create_id(usage_id), limit=1))
+        return self._usage_ids.is_rated(usage_id)
 
     def look_up_usage_ids(self, usage_ids: Iterable[str]) -> None:
         """Learn in one round trip which of a batch's usage ids the store has rated, so that
-        `is_rated` needs no query per CDR. What it learns holds until the next flush or discard;
-        a claim another writer stores meanwhile makes our save conflict, never doubles a charge."""
-        if self._store_is_new:
-            return
-        ids = {UsageClaim.create_id(usage_id): usage_id for usage_id in usage_ids
-               if usage_id not in self._claimed and usage_id not in self._unclaimed}
-        found = existing_aggregates(self.app.recorder, list(ids))
-        for claim_id, usage_id in ids.items():
-            (self._claimed if claim_id in found else self._unclaimed).add(usage_id)
+        `is_rated` needs no query per CDR (`application.usage_ids`)."""
+        self._usage_ids.look_up(usage_ids)
 
     # ----- steps -------------------------------------------------------------------------------
 
@@ -315,9 +277,9 @@ class BillingService:
     def _expire_due(self, now: datetime) -> None:
         """SPEC §7's expiry step for the organizations with a lot due, then the notices of lots
         that now expire within 30 days; both in creation order."""
-        for org in _pop_due(self._expiries, now):
+        for org in self._expiry_schedule.expiring_by(now):
             self._step(self._accounts[org], lambda account: account.expire_due(now, self.gateway))
-        for org in _pop_due(self._notices, now):
+        for org in self._expiry_schedule.noticed_by(now):
             self._step(self._accounts[org], lambda account: account.notice_expiring(now))
 
     def _step(self, account: CreditAccount, step) -> None:
@@ -342,15 +304,7 @@ class BillingService:
                 self._schedule_expiries(aggregate)
 
     def _schedule_expiries(self, account: CreditAccount) -> None:
-        """One heap entry per lot, pushed once: lots never expire earlier than older ones."""
-        scheduled = self._scheduled_lots.get(account.org, 0)
-        for lot in account.lots[scheduled:]:
-            if lot.remaining > 0:
-                index = self._creation_index[account.org]
-                heapq.heappush(self._expiries, _ExpiryDue(lot.expires_at, index, account.org))
-                if not lot.noticed:
-                    heapq.heappush(self._notices, _ExpiryDue(lot.notice_at, index, account.org))
-        self._scheduled_lots[account.org] = len(account.lots)
+        self._expiry_schedule.schedule(account, self._creation_index[account.org])
 
     def _remember(self, account: CreditAccount, registry: LicenceRegistry | None) -> None:
         self._accounts[account.org] = account

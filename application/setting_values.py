@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError, PydanticUseDefault
 
-from commcredits.environment_settings import SETTINGS_ERROR_CODE, shown_value
+from application.environment_settings import SETTINGS_ERROR_CODE, shown_value
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL_NUMBER = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import SplitResult, urlsplit
 
-from consumers.delivery_errors import DeliveryFailed, DeliveryUncertain
+from consumers.alerts.delivery_errors import DeliveryFailed, DeliveryUncertain
 
 SIGNATURE_HEADER = "Commcredits-Signature"
 DELIVERY_HEADER = "Commcredits-Delivery"

@@ -28,11 +28,21 @@ from pathlib import Path
 
 from pydantic import Field
 
-from commcredits.environment_settings import EnvironmentSettings
-from commcredits.settings import SettingsError, data_dir, private_data_dir
-from commcredits.setting_values import (EmailAddress, Flag, HostName, Port, ReadableFile, Text, TopicName,
-                                        WebhookSecret, seconds, whole_number)
-from consumers.smtp_delivery import SmtpSettings
+from application.environment_settings import EnvironmentSettings
+from application.setting_values import (
+    EmailAddress,
+    Flag,
+    HostName,
+    Port,
+    ReadableFile,
+    Text,
+    TopicName,
+    WebhookSecret,
+    seconds,
+    whole_number,
+)
+from application.settings import SettingsError, data_dir, private_data_dir
+from consumers.alerts.smtp_delivery import SmtpSettings
 
 DEFAULT_ALERTS_TOPIC = "alerts.v1"
 DEFAULT_MAX_ATTEMPTS = 8

@@ -1,7 +1,7 @@
 """The seal chain: the stored events, batch by batch in store order, hashed into a chain kept
 beside them.
 
-Each transaction that stores events (`commcredits.sealed_recorders`) also stores one seal row for
+Each transaction that stores events (`application.sealed_recorders`) also stores one seal row for
 them, its batch:
 
     entries(batch) = for each event, in position order: its position (8 bytes, big-endian) and

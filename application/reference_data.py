@@ -21,7 +21,7 @@ class ReferenceDataError(ValueError):
 def load_rate_card(path: Path | None = None) -> RateCard:
     """The rate card at `path`, or the default card shipped with the package."""
     if path is None:
-        text = resources.files("commcredits.data").joinpath(DEFAULT_RATES_RESOURCE).read_text("utf-8")
+        text = resources.files("application.data").joinpath(DEFAULT_RATES_RESOURCE).read_text("utf-8")
         return _parse_rate_card_text(text, f"<built-in {DEFAULT_RATES_RESOURCE}>")
     return _parse_rate_card_text(_read_text(path, "rates file"), str(path))
 

@@ -1,10 +1,10 @@
 """The alert consumer: `billing-events.v1` in, e-mails, webhooks and `alerts.v1` messages out.
 
-Two halves that share only the outbox (`consumers.alert_outbox`) in the view database:
+Two halves that share only the outbox (`consumers.alerts.outbox`) in the view database:
 - the feed (`projections.kafka_source.TopicFeed` with `AlertProjection`) reads every partition
   of the events topic and records each event's alerts and deliveries with the partition's
   position, in one transaction: nothing read is lost or recorded twice;
-- one dispatcher per channel (`consumers.alert_dispatcher`) sends what is due.
+- one dispatcher per channel (`consumers.alerts.dispatcher`) sends what is due.
 A slow SMTP server delays only its own dispatcher. Run one alert consumer per event store: a
 second one's feed would only lose to the first (`ConcurrentProjector`), but its dispatchers
 would compete for the same deliveries (safely: claims are conditional, but to no gain).
@@ -14,12 +14,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from commcredits.settings import StoreSettings
-from consumers.alert_channels import channels_for
-from consumers.alert_dispatcher import ChannelDispatcher
-from consumers.alert_outbox import AlertOutbox
-from consumers.alert_projection import AlertProjection
-from consumers.alert_settings import AlertSettings
+from application.settings import StoreSettings
+from consumers.alerts.channels import channels_for
+from consumers.alerts.dispatcher import ChannelDispatcher
+from consumers.alerts.outbox import AlertOutbox
+from consumers.alerts.projection import AlertProjection
+from consumers.alerts.settings import AlertSettings
 from projections.kafka_source import TopicFeed
 from projections.projector import Projector
 from projections.view_database import ViewDatabase

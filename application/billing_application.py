@@ -4,19 +4,26 @@ from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (AggregateRecorder, EventStore, InfrastructureFactory, ProcessRecorder, Recording,
-                                       Tracking, Transcoder)
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    EventStore,
+    InfrastructureFactory,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoder,
+)
 from eventsourcing.utils import Environment, EnvType, get_topic
 
-from commcredits.schema_lock import schema_setup_lock
-from commcredits.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
-from commcredits.transcoder import OrjsonTranscoder
+from application.schema_lock import schema_setup_lock
+from application.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
+from application.transcoder import OrjsonTranscoder
 from domain.credit_account import CreditAccount
 from domain.licence_registry import LicenceRegistry
 
 # Every N events an aggregate is snapshotted, so loading a busy account reads at most N events.
 SNAPSHOT_INTERVAL_EVENTS = 500
-# The recorder of each persistence module: every event sealed as it is stored (`commcredits.seal_chain`).
+# The recorder of each persistence module: every event sealed as it is stored (`application.seal_chain`).
 SEALED_RECORDERS = {"eventsourcing.sqlite": SealedSQLiteProcessRecorder,
                     "eventsourcing.postgres": SealedPostgresProcessRecorder}
 
@@ -39,10 +46,10 @@ class BillingApplication(Application):
         """A recorder with a tracking table: a consumer's position in its input (a Kafka
         partition's offset, the relay's last published event) is written in the same transaction
         as the events it caused, and a position can be recorded only once. On SQLite and
-        PostgreSQL it seals every event it stores (`commcredits.sealed_recorders`).
+        PostgreSQL it seals every event it stores (`application.sealed_recorders`).
 
         Its tables and the snapshots' are set up while this process holds the store's set-up
-        lock (`commcredits.schema_lock`): processes starting together take turns."""
+        lock (`application.schema_lock`): processes starting together take turns."""
         with schema_setup_lock(self.factory):
             recorder = self.factory.process_recorder()
             self._snapshot_recorder = _snapshot_recorder(self.factory)

@@ -1,0 +1,29 @@
+"""The composition root: settings in, the application and its ports wired to their adapters out.
+
+Entry points (the CLI, `run`, `demo`, `simulate`) ask here for what they need instead of building
+it: the event-sourced application on the store the settings name, the billing service of a shard
+with its rate card, catalogue, payment gateway and wall-clock guard. Adapters (consumers, the
+relay, projections) receive what was built; none of them builds an application of its own.
+"""
+
+from application.billing_application import BillingApplication
+from application.future_guard import FutureGuard
+from application.service import BillingService
+from application.settings import StoreSettings
+from application.shard import Shard
+from domain.catalog import Catalog
+from domain.payments import PaymentGateway, SimulatedGateway
+from domain.rates import RateCard
+
+
+def open_application(store: StoreSettings) -> BillingApplication:
+    """The application on `store` (its tables set up under the store's set-up lock)."""
+    return BillingApplication(env=store.env)
+
+
+def billing_service(app: BillingApplication, rate_card: RateCard, catalog: Catalog, *,
+                    gateway: PaymentGateway | None = None, shard: Shard | None = None,
+                    future_guard: FutureGuard | None = None, store_is_new: bool = False) -> BillingService:
+    """The billing service on `app`; the simulated payment gateway (SPEC §9) unless another is given."""
+    return BillingService(app, rate_card, catalog, gateway or SimulatedGateway(), shard=shard,
+                          future_guard=future_guard, store_is_new=store_is_new)
