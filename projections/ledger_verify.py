@@ -40,10 +40,8 @@ MAX_PROBLEMS = 100
 
 
 @dataclass
-class Verification:
-    entries: int = 0
-    events: int = 0
-    organizations: int = 0
+class Findings:
+    """What a verification found wrong: the first `MAX_PROBLEMS`, each named."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -53,6 +51,13 @@ class Verification:
     def found(self, problem: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
+
+
+@dataclass
+class Verification(Findings):
+    entries: int = 0
+    events: int = 0
+    organizations: int = 0
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ The first problem is listed first, then the rest (up to `MAX_PROBLEMS`).
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -34,30 +34,21 @@ from application.seal_chain import (
     record_digest,
 )
 from application.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
+from projections.ledger_verify import Findings
 from projections.sources import event_classes
 
 EVENT_PAGE_SIZE = 1000
 SEAL_PAGE_ROWS = 50  # a batch holds up to a save's events (40 bytes each): 50 rows of 4,000 are 8 MB
-MAX_PROBLEMS = 100
 SEALED_RECORDERS = (SealedSQLiteProcessRecorder, SealedPostgresProcessRecorder)
 MAX_POSITION = (1 << 63) - 1
 
 
 @dataclass
-class StoreVerification:
+class StoreVerification(Findings):
     events: int = 0
     batches: int = 0
     head: Checkpoint = Checkpoint(0, GENESIS_SEAL)  # the last batch's position and stored seal
     checkpoints: int = 0  # how many checkpoints matched
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def found(self, problem: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(problem)
 
 
 def verify_store(app: BillingApplication, checkpoints: Iterable[Checkpoint] = (), *,

@@ -104,3 +104,23 @@ def test_a_dead_letter_the_broker_refuses_for_good_stops_the_consumer(store, kaf
         assert pipeline.consumer.stats.redone_batches == 0
         assert pipeline.simulation.service.app.recorder.max_tracking_id(
             f"kafka:{unique_topics.cdrs}@{pipeline.consumer.topic_incarnation(unique_topics.cdrs)}/0") is None
+
+
+def test_an_operator_lists_and_fetches_a_kept_original_with_the_cli(cli, database_url, tmp_path):
+    from application.settings import store_from_url
+    from consumers.dead_letters import OversizedPayloads
+    from projections.view_database import ViewDatabase
+
+    cli("org", "create", "contoso", "--name", "Contoso", "--country", "US", "--currency", "USD")  # the store exists
+    original = big_cdr(MAX_INLINE_VALUE_BYTES + 1)
+    payloads = OversizedPayloads(ViewDatabase.for_store(store_from_url(database_url)))
+    digest = payloads.keep("cdr.v1", 3, 42, b"contoso", original)
+    assert payloads.keep("cdr.v1", 3, 42, b"contoso", original) == digest  # a redone batch keeps it once
+    payloads.close()
+    listed = cli("dead-letters", "list").stdout
+    assert listed.startswith(f"{digest}  cdr.v1[3]@42  ") and listed.count("\n") == 1
+    written = tmp_path / "original.json"
+    fetched = cli("dead-letters", "payload", digest.upper(), "--output", str(written))
+    assert written.read_bytes() == original and "from cdr.v1[3]@42" in fetched.stderr
+    missing = cli("dead-letters", "payload", "0" * 64, expect=1)
+    assert "no original kept" in missing.stderr
