@@ -55,6 +55,13 @@ DLQ_CONFIRM_TIMEOUT_S = 30.0
 DLQ_LINGER_MS = 5
 RETRY_BACKOFF_S = 1.0
 METADATA_REFRESH_TIMEOUT_S = 10.0
+# How old the broker's metadata may get (kafka-python's default is 5 minutes): a topic created
+# again is noticed by its new id within this time, even when no fetch fails and no rebalance comes.
+METADATA_MAX_AGE_MS = 10_000
+# How long a request to the broker may go unanswered (kafka-python's consumer default is 305 s): a
+# SyncGroup the broker never answers (seen after the embedded broker restarted) is sent again
+# after this, not after five minutes without a partition. More than the session time-out.
+REQUEST_TIMEOUT_MS = 20_000
 
 
 @dataclass
@@ -104,6 +111,7 @@ class CdrConsumer:
             bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=topics.consumer_group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
             session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
             allow_auto_create_topics=False)  # partitions are the operator's choice (`run` creates the topic)
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
@@ -146,12 +154,26 @@ class CdrConsumer:
 
     def poll_once(self) -> int:
         polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
+        self._reposition_recreated_topics()
         repositioned = self._position_assigned_partitions()
         for partition, records in polled.items():
             if partition in repositioned or partition not in self._raters:
                 continue  # fetched before the partition was moved to its stored position
             self._process(partition, [CdrMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
         return sum(len(records) for records in polled.values())
+
+    def _reposition_recreated_topics(self) -> None:
+        """A partition whose topic has a new id (deleted and created again: a memory-only broker
+        restarted) is positioned afresh, as if newly assigned. The fetch position it kept from the
+        old topic may be valid in the new one (offset 5 of 5), and then no batch would come to
+        show the gap and no rebalance either, when the group survived: the new messages would
+        wait forever."""
+        recreated = {partition for partition, rater in self._raters.items()
+                     if rater.incarnation != self.topic_incarnation(partition.topic) != ""}
+        if recreated:
+            log.warning("%s created again (a new topic id): positioned from the store again", _names(recreated))
+            self.consumer.pause(*recreated)
+            self._assigned.put(recreated)
 
     def _position_assigned_partitions(self) -> set[TopicPartition]:
         """Give newly assigned partitions a freshly loaded service, move each to the offset after
@@ -191,7 +213,9 @@ class CdrConsumer:
     def _new_rater(self, partition: TopicPartition) -> CdrRater:
         partitions = self.consumer.partitions_for_topic(partition.topic) or {partition.partition}
         service = self._service_for(Shard(partition.topic, partition.partition, len(partitions)))
-        return CdrRater(service, self.topic_incarnation, self.refresh_topic_ids)
+        rater = CdrRater(service, self.topic_incarnation, self.refresh_topic_ids)
+        rater.incarnation = self.topic_incarnation(partition.topic)
+        return rater
 
     def refresh_topic_ids(self) -> None:
         """Fetch the topics' metadata (with their ids) from the broker now, or raise KafkaTimeoutError."""

@@ -66,6 +66,7 @@ class CdrRater:
     def __init__(self, service: BillingService, incarnation_of: Callable[[str], str] = lambda topic: "",
                  refresh_incarnations: Callable[[], None] = lambda: None) -> None:
         self.service, self.incarnation_of, self.refresh_incarnations = service, incarnation_of, refresh_incarnations
+        self.incarnation = ""  # the topic's id when the partition was positioned ("" when not known)
 
     def stored_position(self, topic: str, partition: int) -> int | None:
         """The last offset of this partition whose outcome is in the store."""

@@ -1,0 +1,52 @@
+"""A topic deleted and created again under a running consumer whose group survives it.
+
+The consumer's fetch position from the old topic (offset 4) is valid in the new one once it holds
+4 messages: no fetch fails, no rebalance comes, and without a look at the topic's id the new
+messages would wait for ever (what made `test_broker_restart` time out now and then under load).
+The consumer notices the new id within `METADATA_MAX_AGE_MS` and positions the partition from the
+store again, at the new topic's start.
+"""
+
+import time
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient
+
+from messaging.embedded_broker import ensure_topics
+from tests.integration.test_cdr_consumer import CDR, Pipeline, setup_then_calls, wait_until_assigned
+
+DELETION_TIMEOUT_S = 30.0
+
+
+def publish_calls(pipeline: Pipeline, prefix: str, count: int) -> None:
+    for number in range(count):
+        pipeline.producer.send(pipeline.topics.cdrs, key=b"contoso",
+                               value=orjson.dumps({**CDR, "usage_id": f"{prefix}-{number}"}))
+    pipeline.published += count
+    pipeline.wait_until_consumed()
+
+
+def delete_topic(bootstrap_servers: str, topic: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        admin.delete_topics([topic])
+        deadline = time.monotonic() + DELETION_TIMEOUT_S
+        while topic in admin.list_topics():
+            assert time.monotonic() < deadline, f"{topic} was not deleted"
+            time.sleep(0.1)
+    finally:
+        admin.close()
+
+
+@pytest.mark.slow
+def test_a_topic_created_again_under_a_running_consumer_is_read_from_its_start(store, kafka_broker, unique_topics):
+    setup, _ = setup_then_calls()
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
+        pipeline.simulation.run(setup)
+        wait_until_assigned(pipeline.consumer)
+        publish_calls(pipeline, "old", 4)
+        delete_topic(kafka_broker.bootstrap_servers, unique_topics.cdrs)
+        ensure_topics(kafka_broker.bootstrap_servers, {unique_topics.cdrs: 1})
+        publish_calls(pipeline, "new", 4)  # as many as before: the old fetch position is valid
+        assert pipeline.consumer.stats.rated == 8 and pipeline.consumer.stats.duplicates == 0
