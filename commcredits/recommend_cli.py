@@ -1,6 +1,6 @@
 """`commcredits recommend ORG`: initial funds, an auto-recharge trigger and a recharge amount sized
 on the organization's past credit-paid usage (docs/recommend.md; formulas in
-`commcredits/recommendation.py`).
+`application/recommendation.py`).
 
 Steps: read and check the options (nothing is opened for a bad option); the window is the
 --months whole calendar months (UTC) before the month of --as-of; open the store the environment
@@ -20,7 +20,7 @@ from typing import Annotated, Any, Optional
 import orjson
 import typer
 
-from commcredits.recommendation import NoSpend, Recommendation, Window, recommend
+from application.recommendation import NoSpend, Recommendation, Window, recommend
 from commcredits.report_cli import usage_rows_or_exit
 from commcredits.view_commands import EXIT_USAGE, fail
 from domain.errors import InvalidInput

@@ -15,11 +15,11 @@ import typer
 from typer.testing import CliRunner
 
 from application.billing_application import BillingApplication
+from application.recommendation import Window
 from application.reference_data import load_catalog
 from application.settings import store_from_url
 from commcredits import recommend_cli
 from commcredits.recommend_cli import usage_window
-from commcredits.recommendation import Window
 from commcredits.simulate import Simulation
 from domain.timestamps import parse_timestamp
 from tests.support import SPEC_EXAMPLES, SPEC_RATES

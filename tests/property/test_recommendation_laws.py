@@ -1,4 +1,4 @@
-"""Laws of the recommendation (commcredits/recommendation.py) over arbitrary histories: the
+"""Laws of the recommendation (application/recommendation.py) over arbitrary histories: the
 recharge is never below the trigger, the trigger covers the largest day with the margin, the
 percentiles are ordered, the initial funds cover an average month with the margin, and every
 figure is an exact Decimal."""
@@ -10,7 +10,7 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commcredits.recommendation import NoSpend, Recommendation, Window, recommend
+from application.recommendation import NoSpend, Recommendation, Window, recommend
 
 LAWS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

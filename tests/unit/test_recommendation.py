@@ -1,4 +1,4 @@
-"""The recommendation's formulas (commcredits/recommendation.py, docs/recommend.md) on crafted
+"""The recommendation's formulas (application/recommendation.py, docs/recommend.md) on crafted
 histories; every expected figure is worked out by hand in the comments."""
 
 import ast
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from commcredits import recommendation
-from commcredits.recommendation import NoSpend, Recommendation, Window, daily_spend, nearest_rank, recommend
+from application import recommendation
+from application.recommendation import NoSpend, Recommendation, Window, daily_spend, nearest_rank, recommend
 
 D = Decimal
 JAN_TO_MAR_2026 = Window(date(2026, 1, 1), date(2026, 4, 1))  # 31 + 28 + 31 = 90 days, 3 months
