@@ -4,9 +4,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from domain.authorization import CallRequest
 from domain.auto_recharge import AutoRechargeSettings
 from domain.calls import Cdr
 from domain.payments import PaymentMethod
+
+# What handling a command came to (a rejection is an exception): applied, an idempotent repeat of
+# an earlier command (SPEC §9, §13.1), or a duplicate CDR (SPEC §10).
+APPLIED, REPEATED, DUPLICATE = "applied", "repeated", "duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,22 @@ class AdvanceClock:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorizeCall:
+    request: CallRequest
+
+    @property
+    def at(self) -> datetime:
+        return self.request.at
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseCall:
+    org: str
+    call_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RateCdr:
     cdr: Cdr
 
@@ -84,4 +105,4 @@ class RateCdr:
 
 
 Command = (CreateOrganization | AddUser | ChangeLicences | PlaceOrder | AddFunds | ConfigureAutoRecharge
-           | UpdatePaymentMethod | AdvanceClock | RateCdr)
+           | UpdatePaymentMethod | AdvanceClock | RateCdr | AuthorizeCall | ReleaseCall)

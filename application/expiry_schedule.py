@@ -1,5 +1,5 @@
-"""When each organization next has work for the expiry step: lots falling due (SPEC §7) and lots
-coming within 30 days of it (the `ExpiryApproached` notice).
+"""When each organization next has work for the expiry step: lots falling due (SPEC §7), lots
+coming within 30 days of it (the `ExpiryApproached` notice) and reservations expiring (SPEC §13.2).
 
 One heap entry per lot, pushed once, as the lot appears: lots never expire earlier than older
 ones, so an organization's next due time is always at the top of the heap. Due organizations are
@@ -24,11 +24,13 @@ class ExpirySchedule:
     def __init__(self) -> None:
         self._expiries: list[_Due] = []
         self._notices: list[_Due] = []
+        self._reservations: list[_Due] = []
         self._scheduled_lots: dict[str, int] = {}
 
     def clear(self) -> None:
         self._expiries.clear()
         self._notices.clear()
+        self._reservations.clear()
         self._scheduled_lots.clear()
 
     def schedule(self, account: CreditAccount, creation_index: int) -> None:
@@ -40,6 +42,14 @@ class ExpirySchedule:
                     heapq.heappush(self._notices, _Due(lot.notice_at, creation_index, account.org))
         self._scheduled_lots[account.org] = len(account.lots)
 
+    def schedule_reservation(self, org: str, expires_at: datetime, creation_index: int) -> None:
+        """A reservation opened (or found open when the account was loaded)."""
+        heapq.heappush(self._reservations, _Due(expires_at, creation_index, org))
+
+    def reservations_expiring_by(self, now: datetime) -> list[str]:
+        """The organizations with a reservation due by `now`, in creation order."""
+        return _pop_due(self._reservations, now)
+
     def expiring_by(self, now: datetime) -> list[str]:
         """The organizations with a lot due by `now` (taken off the schedule), in creation order."""
         return _pop_due(self._expiries, now)
@@ -49,7 +59,7 @@ class ExpirySchedule:
         return _pop_due(self._notices, now)
 
     def next_at(self) -> datetime | None:
-        times = [heap[0].at for heap in (self._expiries, self._notices) if heap]
+        times = [heap[0].at for heap in (self._expiries, self._notices, self._reservations) if heap]
         return min(times) if times else None
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
 from application import commands
 from domain import codes, phone
+from domain.authorization import DEFAULT_REQUESTED_SECONDS, MAX_REQUESTED_SECONDS, CallRequest
 from domain.auto_recharge import AutoRechargeSettings, parse_auto_recharge
 from domain.calls import CALL_TYPES, MAX_DURATION_SECONDS, Cdr, user_required
 from domain.commerce import COMMERCE_KINDS
@@ -219,10 +220,7 @@ class CdrRecord(_Wire):
     conference_id: OptionalFreeText = None
 
     def cdr(self) -> Cdr:
-        if self.call_type == "emergency_out":
-            destination = phone.parse_emergency_number(self.destination_number, field="destination_number")
-        else:
-            destination = phone.parse_e164(self.destination_number, field="destination_number")
+        destination = _destination(self.call_type, self.destination_number)
         if self.end_time < self.start_time:
             raise InvalidInput("end_time must not be before start_time")
         if self.user is None and user_required(self.call_type, self.number_type):
@@ -233,6 +231,52 @@ class CdrRecord(_Wire):
 
     def command(self) -> commands.RateCdr:
         return commands.RateCdr(self.cdr())
+
+
+def _requested_seconds(value: Any, info) -> int:
+    """SPEC §13.1: absent or null → the default; else a JSON integer of digits only, 1…86400."""
+    if value is None:
+        return DEFAULT_REQUESTED_SECONDS
+    if type(value) is not int or not 1 <= value <= MAX_REQUESTED_SECONDS:
+        raise InvalidInput(f"requested_seconds must be a whole number 1-{MAX_REQUESTED_SECONDS}, got {shown(value)}")
+    return value
+
+
+def _destination(call_type: str, text: str) -> str:
+    if call_type == "emergency_out":
+        return phone.parse_emergency_number(text, field="destination_number")
+    return phone.parse_e164(text, field="destination_number")
+
+
+class CallAuthorize(_Wire):
+    """SPEC §13.1's fields; anything else on the line (a CDR's usage_id, ...) is ignored."""
+    org: Identifier
+    call_id: Identifier
+    user: OptionalIdentifier = None
+    call_type: Annotated[str, PlainValidator(_call_type)]
+    number_type: OptionalFreeText = None
+    caller_number: Annotated[str, PlainValidator(lambda value, info: phone.parse_e164(value, field="caller_number"))]
+    destination_number: Identifier
+    requested_seconds: Annotated[int, PlainValidator(_requested_seconds)] = DEFAULT_REQUESTED_SECONDS
+    at: Timestamp
+
+    def request(self) -> CallRequest:
+        if self.user is None and user_required(self.call_type, self.number_type):
+            raise InvalidInput(f"user is required for a {self.call_type} call")
+        return CallRequest(self.org, self.call_id, self.call_type, self.number_type, self.user, self.caller_number,
+                           _destination(self.call_type, self.destination_number), self.requested_seconds, self.at)
+
+    def command(self) -> commands.AuthorizeCall:
+        return commands.AuthorizeCall(self.request())
+
+
+class CallReleased(_Wire):
+    org: Identifier
+    call_id: Identifier
+    at: Timestamp
+
+    def command(self) -> commands.ReleaseCall:
+        return commands.ReleaseCall(self.org, self.call_id, self.at)
 
 
 def _one_of(value: Any, info, allowed: tuple[str, ...]) -> str:
@@ -252,6 +296,8 @@ LINE_MODELS: dict[str, tuple[type[_Wire], dict[str, Any]]] = {
     "payment_method.updated": (PaymentMethodUpdated, {}),
     "clock": (ClockAdvanced, {}),
     "cdr": (CdrRecord, {}),
+    "call.authorize": (CallAuthorize, {}),
+    "call.released": (CallReleased, {}),
 }
 
 

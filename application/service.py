@@ -17,14 +17,17 @@ from eventsourcing.utils import get_topic
 
 from application import commands
 from application.billing_application import BillingApplication
+from application.call_authorizations import CallAuthorizationSteps
+from application.commands import APPLIED, DUPLICATE, REPEATED
 from application.expiry_schedule import ExpirySchedule
 from application.future_guard import FutureGuard
 from application.shard import Shard
 from application.usage_ids import RatedUsageIds
+from domain.call_authorization import CallAuthorization
 from domain.catalog import Catalog
 from domain.credit_account import CreditAccount
 from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock, engine_clock_id
-from domain.errors import DuplicateOrganization, PaymentDeclined, UnknownOrganization, UnknownUser
+from domain.errors import DuplicateOrganization, PaymentDeclined, UnknownOrganization
 from domain.licence_registry import LicenceRegistry
 from domain.licences import COMMUNICATIONS_CREDITS
 from domain.order import Order
@@ -32,10 +35,10 @@ from domain.payments import PaymentGateway, PaymentMethod, PaymentOutcome
 from domain.pools import PoolKey, remaining_minutes
 from domain.rates import RateCard
 from domain.rating import Billing, plan_call
+from domain.reservations import SETTLED
 from domain.timestamps import decode_timestamp
 from domain.usage_claim import UsageClaim
 
-APPLIED, REPEATED, DUPLICATE = "applied", "repeated", "duplicate"
 ORGANIZATION_PAGE_SIZE = 1000
 # What other writers (the admin CLI, an instance that owned a partition before us) change and a
 # rating engine must see: new organizations and lots, payment and recharge settings, users and
@@ -50,7 +53,7 @@ CLOCK_TOPICS = frozenset(get_topic(event) for event in (EngineClock.Started, Eng
 MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 
 
-class BillingService:
+class BillingService(CallAuthorizationSteps):
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None,
                  future_guard: FutureGuard | None = None) -> None:
@@ -63,6 +66,7 @@ class BillingService:
         self._registries: dict[str, LicenceRegistry] = {}
         self._creation_index: dict[str, int] = {}
         self._expiry_schedule = ExpirySchedule()
+        self._authorizations: dict[str, CallAuthorization] = {}  # decisions read or made since the last flush
         self._unsaved: dict[UUID, Aggregate] = {}
         self._store_is_new = store_is_new  # simulate's fresh store: nothing to load or ask
         self._usage_ids = RatedUsageIds(app.recorder, store_is_new=store_is_new)
@@ -80,6 +84,7 @@ class BillingService:
             self.app.save(*self._unsaved.values(), tracking=tracking)
             self._unsaved.clear()
         self._usage_ids.saved()
+        self._authorizations.clear()
 
     def discard(self) -> None:
         """Forget unsaved changes (after a failed save or an unexpected error): reload from the store."""
@@ -89,6 +94,7 @@ class BillingService:
         self._creation_index.clear()
         self._expiry_schedule.clear()
         self._usage_ids.forget()
+        self._authorizations.clear()
         self._store_is_new = False
         self._load_from_store()
 
@@ -207,21 +213,23 @@ class BillingService:
     def _handle_RateCdr(self, command: commands.RateCdr) -> str:
         cdr = command.cdr
         account, registry = self.require_account(cdr.org), self._registry(cdr.org)
-        caller = None
-        if cdr.user is not None:
-            if not registry.has_user(cdr.user):
-                raise UnknownUser(f"user {cdr.user!r} does not exist in organization {cdr.org!r}")
-            caller = registry.caller(cdr.user)
+        caller = self._caller_of(registry, cdr.org, cdr.user)
         if self.is_rated(cdr.usage_id):
             self._accept(cdr.end_time)
             return DUPLICATE
         billing = Billing(account.currency, account.commerce, account.credits_active)
+        line_time = self._line_time(cdr.end_time)
+        settling = self._settling(account, cdr.call_id, line_time)
 
         def remaining(month: str, pool: PoolKey) -> int:
-            return remaining_minutes(self.catalog, pool, registry.pool_contributors(pool), account.pool_used(month, pool))
+            """SPEC §13.2: minutes held for other calls are not this call's to take."""
+            left = remaining_minutes(self.catalog, pool, registry.pool_contributors(pool), account.pool_used(month, pool))
+            return max(0, left - account.held_minutes(month, pool, at=line_time, settling=settling))
 
         plan = plan_call(cdr, caller, billing, remaining, self.rate_card, self.catalog)
         at = self._accept(cdr.end_time)
+        if settling is not None:
+            self._end_reservation(account, settling, SETTLED, at, cdr.usage_id)
         account.rate_call(cdr, caller.usage_location if caller else None, plan, at, self.gateway)
         self._usage_ids.claim(cdr.usage_id)
         self._changed(account, UsageClaim.claim(cdr.usage_id, cdr.org))
@@ -281,6 +289,8 @@ class BillingService:
             self._step(self._accounts[org], lambda account: account.expire_due(now, self.gateway))
         for org in self._expiry_schedule.noticed_by(now):
             self._step(self._accounts[org], lambda account: account.notice_expiring(now))
+        for org in self._expiry_schedule.reservations_expiring_by(now):
+            self._expire_reservations(self._accounts[org], now)
 
     def _step(self, account: CreditAccount, step) -> None:
         version = account.version
@@ -313,6 +323,7 @@ class BillingService:
         if registry is not None:
             self._registries[account.org] = registry
         self._schedule_expiries(account)
+        self._schedule_reservations(account)
 
     def _registry(self, org: str) -> LicenceRegistry:
         registry = self._registries.get(org)

@@ -18,8 +18,9 @@ from eventsourcing.persistence import Transcoder
 
 from domain.auto_recharge import AutoRechargeSettings
 from domain.lots import Lot
+from domain.reservations import Reservation
 
-_DATACLASSES: dict[str, type] = {cls.__name__: cls for cls in (Lot, AutoRechargeSettings)}
+_DATACLASSES: dict[str, type] = {cls.__name__: cls for cls in (Lot, AutoRechargeSettings, Reservation)}
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 

@@ -47,6 +47,7 @@ def balance_document(account: CreditAccount) -> dict[str, Any]:
         "recharges": {"triggered": account.recharges_triggered, "succeeded": account.recharges_succeeded,
                       "failed": account.recharges_failed},
         "depleted": account.depletions,
+        "held": format_money(account.held_amount),
     }
 
 
@@ -94,7 +95,9 @@ def render_balance(document: dict[str, Any], now: datetime) -> str:
     if not document["credits_active"]:
         lines.append("Communications Credits: not active"
                      + (" (NCE: pays overage)" if document["commerce"] == NCE else " (no order placed)"))
-    lines.append(f"Balance: {document['balance']} {currency}")
+    lines.append(f"Balance: {document['balance']} {currency}" + (
+        f" (held for calls in progress {document['held']}, available {document['available']})"
+        if document.get("available") is not None and document["held"] != "0.0000" else ""))
     lines.append(auto_recharge_text(document["auto_recharge"], currency))
     if document["payment"]:
         lines.append(f"Payment method: {payment_text(document['payment'])}")

@@ -25,6 +25,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.payments import PaymentGateway
 from domain.rates import RateCard
 from projections import call_results, organization_summary
+from projections.authorization_results import AuthorizationResults
 from projections.event_feed import read_events
 
 FLUSH_EVERY_LINES = 1000
@@ -77,16 +78,19 @@ class Simulation:
 
 def write_report(app: BillingApplication, log: RunLog, out: IO[bytes]) -> None:
     """SPEC §11's document, from the stored events: organizations and calls are projections."""
-    summary = organization_summary.OrganizationSummary()
+    summary, authorizations = organization_summary.OrganizationSummary(), AuthorizationResults()
     rated = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as calls:
         for _, event in read_events(app, event_classes=organization_summary.EVENT_CLASSES):
             summary.apply(event)
+            authorizations.apply(event)
             if type(event) in call_results.EVENT_CLASSES:
                 calls.write(b"," if rated else b"")
                 calls.write(orjson.dumps(event.usage_id) + b":" + orjson.dumps(call_results.call_result(event), option=_SORTED))
                 rated += 1
-        out.write(b'{"calls":{')
+        out.write(b'{"authorizations":')
+        out.write(orjson.dumps(authorizations.document(), option=_SORTED))
+        out.write(b',"calls":{')
         calls.seek(0)
         while chunk := calls.read(1 << 20):
             out.write(chunk)

@@ -8,11 +8,13 @@ methods only assign state, because they run again on every replay. Amounts in ev
 import bisect
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.authorization import ALLOWED, CallRequest, Decision, decision_fields
 from domain.auto_recharge import DISABLED, MAX_RECHARGES_PER_CALL, AutoRechargeSettings
 from domain.calls import Cdr
 from domain.commerce import NCE
@@ -21,12 +23,15 @@ from domain.lots import AUTO_RECHARGE, MANUAL, ORDER, Lot, due_lots, expiry_of, 
 from domain.money import ZERO, format_money, to_money
 from domain.payments import AgreementPayment, PaymentGateway, PaymentMethod, PaymentOutcome, payment_from_data
 from domain.rating import PAYER_CREDITS, PAYER_OVERAGE, PAYER_UNCOLLECTED, CallPlan
+from domain.reservations import ENDINGS, EXPIRED, Reservation, due, held_amount, held_minutes, still_open_at
 from domain.timestamps import decode_timestamp, encode_timestamp
 
 INSUFFICIENT_FUNDS, BELOW_TRIGGER = "insufficient_funds", "below_trigger"
 
 
 class CreditAccount(Aggregate):
+    reservations = MappingProxyType({})  # open reservations by call_id (SPEC §13), replaced on change
+
     class Opened(Aggregate.Created):
         org: str
         name: str
@@ -81,6 +86,16 @@ class CreditAccount(Aggregate):
 
     def pool_used(self, month: str, pool: str) -> int:
         return self.pool_usage.get(month, {}).get(pool, 0)
+
+    @property
+    def held_amount(self) -> Decimal:
+        return held_amount(self.reservations.values())
+
+    def held_minutes(self, month: str, pool: str, *, at: datetime | None = None, settling: str | None = None) -> int:
+        """Minutes open reservations hold on `pool` in `month`; with `at`, as they will be once that
+        moment's expiry step has run and the reservation of `settling` is settled (SPEC §13.2)."""
+        open_ones = self.reservations.values() if at is None else still_open_at(self.reservations, at, settling)
+        return held_minutes(open_ones, pool, month)
 
     def payment_method(self) -> PaymentMethod | None:
         return None if self.payment is None else payment_from_data(self.payment)
@@ -186,6 +201,24 @@ class CreditAccount(Aggregate):
         self._record_call(cdr, user_location, plan, at, debits=plan_debit(self.open_lots, plan.charge))
         self._check_depleted(had_funds, at, cause=cdr.usage_id)
         self._recharge_if_below_trigger(at, gateway)
+
+    def record_authorization(self, request: CallRequest, decision: Decision, pool_month: str, at: datetime) -> None:
+        """A decision of SPEC §13.1 (allowed or denied); an allowed one opens a reservation."""
+        self.trigger_event(self.CallAuthorized, user=request.user, kind=request.kind,
+                           requested_seconds=request.requested_seconds, pool_month=pool_month,
+                           **decision_fields(request, decision, at))
+
+    def end_reservation(self, call_id: str, status: str, at: datetime, usage_id: str | None = None) -> None:
+        assert call_id in self.reservations and status in ENDINGS, (call_id, status)
+        self.trigger_event(self.ReservationEnded, call_id=call_id, status=status, usage_id=usage_id,
+                           at=encode_timestamp(at))
+
+    def expire_reservations(self, now: datetime) -> list[str]:
+        """SPEC §13.2: in the expiry step, after the lots, every open reservation that is due expires."""
+        ended = [reservation.call_id for reservation in due(self.reservations, now)]
+        for call_id in ended:
+            self.end_reservation(call_id, EXPIRED, now)
+        return ended
 
     # ----- steps shared by the commands --------------------------------------------------------
 
@@ -398,6 +431,37 @@ class CreditAccount(Aggregate):
 
         def apply(self, account: "CreditAccount") -> None:
             account.depletions += 1
+
+    class CallAuthorized(Aggregate.Event):
+        call_id: str
+        user: str | None
+        kind: str
+        requested_seconds: int
+        decision: str
+        code: str | None
+        max_seconds: int
+        pool: str | None
+        pool_month: str
+        held_minutes: int
+        held_amount: str
+        expires_at: str | None
+        at: str
+
+        def apply(self, account: "CreditAccount") -> None:
+            if self.decision == ALLOWED:
+                reservation = Reservation(self.call_id, self.pool, self.pool_month, self.held_minutes,
+                                          to_money(self.held_amount), decode_timestamp(self.expires_at))
+                account.reservations = {**account.reservations, self.call_id: reservation}
+
+    class ReservationEnded(Aggregate.Event):
+        call_id: str
+        status: str  # settled, released or expired
+        usage_id: str | None  # the CDR that settled it
+        at: str
+
+        def apply(self, account: "CreditAccount") -> None:
+            account.reservations = {call_id: reservation for call_id, reservation in account.reservations.items()
+                                    if call_id != self.call_id}
 
     def _take_from_lot(self, lot_number: int, amount: Decimal, *, expiring: bool) -> None:
         lot = self.lots[lot_number - 1]

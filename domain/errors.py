@@ -41,6 +41,10 @@ class UnknownOrganization(DomainError):
         self.org = org
 
 
+class UnknownAuthorization(DomainError):
+    code = "unknown_authorization"
+
+
 class DuplicateOrganization(DomainError):
     code = "duplicate_organization"
 
@@ -103,7 +107,7 @@ class FutureTime(DomainError):
 ERROR_CODES = tuple(
     cls.code
     for cls in (
-        InvalidInput, UnknownOrganization, UnknownUser, DuplicateOrganization, DuplicateUser,
+        InvalidInput, UnknownOrganization, UnknownAuthorization, UnknownUser, DuplicateOrganization, DuplicateUser,
         LicencePrerequisite, LicenceConflict, LicenceNotHeld, CreditsNotActive, NceNotEligible,
         AlreadyConfigured, PaymentDeclined, UnknownAgreement, NoRate, FutureTime,
     )

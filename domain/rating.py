@@ -69,16 +69,22 @@ def plan_call(cdr: Cdr, caller: Caller | None, billing: Billing, remaining_minut
         raise NoRate(f"no {RATE_KIND_OF[kind]} rate in {billing.currency} for {cdr.rated_number} "
                      f"effective at the call's start")
     charge = chargeable * rate.rate_per_minute + rate.connection_fee
-    payer, reason = _who_pays(kind, caller, billing) if charge > 0 else (PAYER_NONE, None)
+    payer, reason = who_pays(kind, caller, billing) if charge > 0 else (PAYER_NONE, None)
     return CallPlan(kind, minutes, pool, month, covered, chargeable, rate, charge, payer, reason)
 
 
 def pool_tried(cdr: Cdr, caller: Caller | None, catalog: Catalog) -> PoolKey | None:
-    if caller is None or cdr.kind not in (OUTBOUND, DIALOUT):
+    return pool_for(cdr.kind, cdr.destination_number, caller, catalog)
+
+
+def pool_for(kind: str, destination_number: str, caller: Caller | None, catalog: Catalog) -> PoolKey | None:
+    """SPEC §6's "pool tried" column: for outbound and dial-out calls of a user, by the user's
+    usage location and licences and the destination's country; None otherwise."""
+    if caller is None or kind not in (OUTBOUND, DIALOUT):
         return None
     location, held = caller.usage_location, caller.licences
-    destination = country_of(cdr.destination_number)
-    if cdr.kind == DIALOUT:
+    destination = country_of(destination_number)
+    if kind == DIALOUT:
         if licences.has_audio_conferencing(held) and destination in catalog.dialout_countries:
             return PoolKey(DIALOUT_POOL, location)
         return None
@@ -87,7 +93,8 @@ def pool_tried(cdr: Cdr, caller: Caller | None, catalog: Catalog) -> PoolKey | N
     return PoolKey(INTERNATIONAL, location) if licences.has_international_minutes(held) else None
 
 
-def _who_pays(kind: str, caller: Caller | None, billing: Billing) -> tuple[str, str | None]:
+def who_pays(kind: str, caller: Caller | None, billing: Billing) -> tuple[str, str | None]:
+    """SPEC §6 step 6: the payer, and the reason when the charge goes uncollected."""
     if billing.commerce == NCE:
         return PAYER_OVERAGE, None
     if not billing.credits_active:

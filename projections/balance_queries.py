@@ -49,7 +49,14 @@ def organization_report(database: ViewDatabase, view: BalanceView, org: str) -> 
         "recharges": {"triggered": account["recharges_triggered"], "succeeded": account["recharges_succeeded"],
                       "failed": account["recharges_failed"]},
         "depleted": account["depletions"],
+        "held": format_money(held_total(database, view, org)),
     }
+
+
+def held_total(database: ViewDatabase, view: BalanceView, org: str) -> Decimal:
+    """The held amounts of the organization's open reservations (SPEC §13.3's `held`)."""
+    rows = database.query(f"SELECT held_amount FROM {view.reservations} WHERE org = ?", (org,))
+    return sum((to_money(amount) for (amount,) in rows), ZERO)
 
 
 def balance_page(database: ViewDatabase, view: BalanceView, org: str, catalog: Catalog,
@@ -69,6 +76,7 @@ def balance_page(database: ViewDatabase, view: BalanceView, org: str, catalog: C
         "org": org, "name": account["name"], "country": account["country"], "commerce": account["commerce"],
         "payment": orjson.loads(account["payment"]) if account["payment"] else None,
         **report,
+        "available": format_money(max(ZERO, to_money(report["balance"]) - to_money(report["held"]))),
         "expiring": {f"{days}_days": format_money(expiring_within(open_lots, now, days)) for days in EXPIRY_WINDOWS_DAYS},
         "this_month": {"month": month, "pools": {pool: {"used": used.get(pool, 0), "capacity": capacity.get(pool, 0)}
                                                  for pool in sorted(set(used) | set(capacity))}},

@@ -21,8 +21,8 @@ NO_AUTO_RECHARGE = {"enabled": False, "recharge_amount": None, "trigger_amount":
 class BalanceView:
     def __init__(self, name: str = "balance") -> None:
         self.name = name
-        self.accounts, self.lots, self.pools, self.users = (f"view_{name}_{table}" for table in
-                                                            ("accounts", "lots", "pools", "users"))
+        self.accounts, self.lots, self.pools, self.users, self.reservations = (
+            f"view_{name}_{table}" for table in ("accounts", "lots", "pools", "users", "reservations"))
         self.tables = (
             f"CREATE TABLE IF NOT EXISTS {self.accounts} (org TEXT PRIMARY KEY, account_id TEXT UNIQUE NOT NULL, "
             "registry_id TEXT UNIQUE, name TEXT NOT NULL, country TEXT NOT NULL, currency TEXT NOT NULL, "
@@ -38,6 +38,9 @@ class BalanceView:
             "minutes INTEGER NOT NULL, PRIMARY KEY (org, month, pool))",
             f"CREATE TABLE IF NOT EXISTS {self.users} (org TEXT NOT NULL, username TEXT NOT NULL, "
             "usage_location TEXT NOT NULL, licences TEXT NOT NULL, PRIMARY KEY (org, username))",
+            f"CREATE TABLE IF NOT EXISTS {self.reservations} (org TEXT NOT NULL, call_id TEXT NOT NULL, pool TEXT, "
+            "pool_month TEXT NOT NULL, held_minutes INTEGER NOT NULL, held_amount TEXT NOT NULL, "
+            "expires_at TEXT NOT NULL, PRIMARY KEY (org, call_id))",
         )
         self._handlers = {
             "CreditAccount.Opened": self._opened, "CreditAccount.CreditsActivated": self._activated,
@@ -46,13 +49,15 @@ class BalanceView:
             "CreditAccount.FundsExpired": self._expired, "CreditAccount.RechargeTriggered": self._recharge_triggered,
             "CreditAccount.RechargeSucceeded": self._recharge_succeeded,
             "CreditAccount.RechargeFailed": self._recharge_failed, "CreditAccount.BalanceDepleted": self._depleted,
+            "CreditAccount.CallAuthorized": self._authorized, "CreditAccount.ReservationEnded": self._reservation_ended,
             "LicenceRegistry.Opened": self._registry_opened, "LicenceRegistry.UserAdded": self._user_added,
             "LicenceRegistry.LicencesAssigned": self._licences_assigned,
             "LicenceRegistry.LicencesRemoved": self._licences_removed,
         }
         self.event_types = frozenset(self._handlers)
         self.checksummed = ((self.accounts, "org"), (self.lots, "org, lot_number"),
-                            (self.pools, "org, month, pool"), (self.users, "org, username"))
+                            (self.pools, "org, month, pool"), (self.users, "org, username"),
+                            (self.reservations, "org, call_id"))
         self._org_of: dict[str, str] = {}  # account and registry ids: immutable, so safe to cache
 
     def apply(self, cursor: ViewCursor, record: EventRecord) -> None:
@@ -144,6 +149,19 @@ class BalanceView:
 
     def _depleted(self, cursor: ViewCursor, record: EventRecord) -> None:
         self._count(cursor, record, "depletions")
+
+    def _authorized(self, cursor: ViewCursor, record: EventRecord) -> None:
+        data = record.data
+        if data["expires_at"] is None:
+            return  # denied: nothing held
+        cursor.execute(f"INSERT INTO {self.reservations} (org, call_id, pool, pool_month, held_minutes, held_amount, "
+                       "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (self._org(cursor, record), data["call_id"], data["pool"], data["pool_month"],
+                        data["held_minutes"], data["held_amount"], data["expires_at"]))
+
+    def _reservation_ended(self, cursor: ViewCursor, record: EventRecord) -> None:
+        cursor.execute(f"DELETE FROM {self.reservations} WHERE org = ? AND call_id = ?",
+                       (self._org(cursor, record), record.data["call_id"]))
 
     # ----- licence registry --------------------------------------------------------------------
 

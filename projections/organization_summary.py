@@ -14,7 +14,7 @@ from domain.timestamps import decode_timestamp, format_timestamp
 A = CreditAccount
 EVENT_CLASSES = (A.Opened, A.CreditsActivated, A.FundsAdded, A.AutoRechargeConfigured, A.PaymentMethodUpdated,
                  A.CallRated, A.FundsExpired, A.RechargeTriggered, A.RechargeSucceeded, A.RechargeFailed,
-                 A.BalanceDepleted)
+                 A.BalanceDepleted, A.CallAuthorized, A.ReservationEnded)
 _TOTALS = ("funds_added", "charged", "expired", "uncollected", "overage")
 
 
@@ -36,6 +36,7 @@ class OrganizationSummary:
             "auto_recharge": {"enabled": False, "recharge_amount": None, "trigger_amount": None},
             "suspended": False, "lots": [], "pools": {}, "totals": dict.fromkeys(_TOTALS, ZERO),
             "recharges": {"triggered": 0, "succeeded": 0, "failed": 0}, "depleted": 0,
+            "held": {},  # held amounts of open reservations, by call_id
         }
 
     def _activated(self, event: A.CreditsActivated) -> None:
@@ -94,6 +95,13 @@ class OrganizationSummary:
     def _depleted(self, event: A.BalanceDepleted) -> None:
         self._orgs[event.originator_id]["depleted"] += 1
 
+    def _authorized(self, event: A.CallAuthorized) -> None:
+        if event.expires_at is not None:  # allowed: a reservation opened
+            self._orgs[event.originator_id]["held"][event.call_id] = to_money(event.held_amount)
+
+    def _reservation_ended(self, event: A.ReservationEnded) -> None:
+        del self._orgs[event.originator_id]["held"][event.call_id]
+
 
 _HANDLERS = {
     A.Opened: OrganizationSummary._opened, A.CreditsActivated: OrganizationSummary._activated,
@@ -102,6 +110,7 @@ _HANDLERS = {
     A.FundsExpired: OrganizationSummary._expired, A.RechargeTriggered: OrganizationSummary._recharge_triggered,
     A.RechargeSucceeded: OrganizationSummary._recharge_succeeded,
     A.RechargeFailed: OrganizationSummary._recharge_failed, A.BalanceDepleted: OrganizationSummary._depleted,
+    A.CallAuthorized: OrganizationSummary._authorized, A.ReservationEnded: OrganizationSummary._reservation_ended,
 }
 
 
@@ -121,4 +130,5 @@ def _render(state: dict[str, Any]) -> dict[str, Any]:
         "totals": {name: format_money(value) for name, value in totals.items()},
         "recharges": dict(state["recharges"]),
         "depleted": state["depleted"],
+        "held": format_money(sum(state["held"].values(), ZERO)),
     }

@@ -23,5 +23,5 @@ def test_simulate_output_equals_expected(scenario, store):
     assert json.loads(result.stdout) == expected
 
 
-def test_all_four_examples_are_present():
-    assert len(SCENARIOS) == 4
+def test_all_five_examples_are_present():
+    assert len(SCENARIOS) == 5

@@ -445,7 +445,7 @@ def test_s3_organization_output_before_an_order():
         "totals": {"funds_added": "0.0000", "charged": "0.0000", "expired": "0.0000",
                    "uncollected": "0.0000", "overage": "0.0000"},
         "recharges": {"triggered": 0, "succeeded": 0, "failed": 0},
-        "depleted": 0,
+        "depleted": 0, "held": "0.0000",
     }
 
 

@@ -260,7 +260,7 @@ def test_s11_report_shape_for_a_call():
         "kind": "outbound", "billed_minutes": 7, "covered_minutes": 0, "pool": None, "charge": "0.1330",
         "debited": "0.1330", "uncollected": "0.0000", "overage": "0.0000", "reason": None,
     }
-    assert set(report) == {"organizations", "calls", "counts", "rejected"}
+    assert set(report) == {"organizations", "calls", "counts", "rejected", "authorizations"}
 
 
 # --- §11 error precedence: lines with two problems ---------------------------------------------

@@ -118,6 +118,7 @@ def summary_of(account: CreditAccount) -> dict[str, Any]:
         "recharges": {"triggered": account.recharges_triggered, "succeeded": account.recharges_succeeded,
                       "failed": account.recharges_failed},
         "depleted": account.depletions,
+        "held": format_money(account.held_amount),
     }
 
 

@@ -1,0 +1,58 @@
+"""A `call_id`'s authorization, for ever (SPEC §13): decided once, in any organization.
+
+The organization's account holds what an open reservation holds (it bounds later decisions); this
+aggregate, keyed by the call id, is the decision itself and how it ended, so that a retried
+`call.authorize` anywhere finds the earlier answer, a `call.released` of another organization's
+call is `unknown_authorization`, and a switch can read a decision back. Its id is derived from
+the call id: two writers deciding the same call at once cannot both store it.
+"""
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.authorization import CallRequest, Decision, decision_fields
+from domain.reservations import DENIED, ENDINGS, OPEN
+
+
+class CallAuthorization(Aggregate):
+    class Decided(Aggregate.Created):
+        call_id: str
+        org: str
+        decision: str
+        code: str | None
+        max_seconds: int
+        pool: str | None
+        held_minutes: int
+        held_amount: str
+        expires_at: str | None
+        at: str
+
+    def __init__(self, call_id: str, org: str, decision: str, code: str | None, max_seconds: int, pool: str | None,
+                 held_minutes: int, held_amount: str, expires_at: str | None, at: str) -> None:
+        self.call_id, self.org, self.decision, self.code = call_id, org, decision, code
+        self.max_seconds, self.pool, self.held_minutes, self.held_amount = max_seconds, pool, held_minutes, held_amount
+        self.expires_at, self.decided_at = expires_at, at
+        self.status = DENIED if decision == DENIED else OPEN
+        self.ended_at: str | None = None
+
+    @staticmethod
+    def create_id(call_id: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"commcredits:call-authorization:{call_id}")
+
+    @classmethod
+    def record(cls, request: CallRequest, decision: Decision, at: datetime) -> "CallAuthorization":
+        return cls._create(cls.Decided, id=cls.create_id(request.call_id), org=request.org,
+                           **decision_fields(request, decision, at))
+
+    def end(self, status: str, at: str) -> None:
+        assert self.status == OPEN and status in ENDINGS, (self.status, status)
+        self.trigger_event(self.Ended, status=status, at=at)
+
+    class Ended(Aggregate.Event):
+        status: str
+        at: str
+
+        def apply(self, authorization: "CallAuthorization") -> None:
+            authorization.status, authorization.ended_at = self.status, self.at
