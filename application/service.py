@@ -42,11 +42,13 @@ from domain.usage_claim import UsageClaim
 ORGANIZATION_PAGE_SIZE = 1000
 # What other writers (the admin CLI, an instance that owned a partition before us) change and a
 # rating engine must see: new organizations and lots, payment and recharge settings, users and
-# licences. Calls rated (the bulk of the log) are left out: only the owner of a partition rates them.
+# licences, call authorizations (decided by `serve`). Calls rated (the bulk of the log) are left out:
+# only the owner of a partition rates them.
 FOLLOWED_TOPICS = sorted(get_topic(event) for event in (
     CreditAccount.Opened, CreditAccount.CreditsActivated, CreditAccount.FundsAdded,
     CreditAccount.AutoRechargeConfigured, CreditAccount.PaymentMethodUpdated, CreditAccount.FundsExpired,
-    CreditAccount.RechargeSucceeded, CreditAccount.RechargeFailed,
+    CreditAccount.RechargeSucceeded, CreditAccount.RechargeFailed, CreditAccount.CallAuthorized,
+    CreditAccount.ReservationEnded,
     LicenceRegistry.Opened, LicenceRegistry.UserAdded, LicenceRegistry.LicencesAssigned,
     LicenceRegistry.LicencesRemoved, EngineClock.Started, EngineClock.Advanced))
 CLOCK_TOPICS = frozenset(get_topic(event) for event in (EngineClock.Started, EngineClock.Advanced))
