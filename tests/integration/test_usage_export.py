@@ -43,8 +43,8 @@ def example_rows(example: str, tmp_path) -> list:
                                                             .splitlines())
         view = UsageReport()
         catch_up(Projector(view, database), StoreLog(app))
-        org, = orjson.loads((SPEC_EXAMPLES / f"{example}.expected.json").read_bytes())["organizations"]
-        return usage_rows(database, view, org, *ALL_TIME)
+        orgs = orjson.loads((SPEC_EXAMPLES / f"{example}.expected.json").read_bytes())["organizations"]
+        return [row for org in orgs for row in usage_rows(database, view, org, *ALL_TIME)]
     finally:
         database.close()
         app.close()
