@@ -33,7 +33,7 @@ from datetime import datetime
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from application.service import BillingService
 from application.settings import StoreSettings
@@ -62,6 +62,7 @@ METADATA_MAX_AGE_MS = 10_000
 # SyncGroup the broker never answers (seen after the embedded broker restarted) is sent again
 # after this, not after five minutes without a partition. More than the session time-out.
 REQUEST_TIMEOUT_MS = 20_000
+STUCK_REBALANCE_S = 3 * REQUEST_TIMEOUT_MS / 1000  # a join that has not settled by then will not
 
 
 @dataclass
@@ -107,19 +108,46 @@ class CdrConsumer:
         self._service_for: ServiceForShard = services if self._shared_service is None else lambda shard: services
         self._raters: dict[TopicPartition, CdrRater] = {}
         self.stats = ConsumerStats()
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=topics.consumer_group,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
-            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
-            allow_auto_create_topics=False)  # partitions are the operator's choice (`run` creates the topic)
+        self._bootstrap_servers, self._client_id = bootstrap_servers, client_id
+        self._assigned: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
+        self.consumer = self._subscribe()
+        self._unstable_since: float | None = None
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
             acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS, allow_auto_create_topics=False)
         self._gap_rewinds: dict[TopicPartition, int] = {}
         self._oversized_payloads = oversized_payloads
-        self._assigned: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
-        self.consumer.subscribe([topics.cdrs], listener=_HandOverAssignments(self.consumer, self._assigned))
+        self.rejoins = 0
+
+    def _subscribe(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers, client_id=self._client_id, group_id=self.topics.consumer_group,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.max_records,
+            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
+            allow_auto_create_topics=False)  # partitions are the operator's choice (`run` creates the topic)
+        consumer.subscribe([self.topics.cdrs], listener=_HandOverAssignments(consumer, self._assigned))
+        return consumer
+
+    def _rejoin_if_stuck(self) -> None:
+        """A consumer whose group membership has not become stable for `STUCK_REBALANCE_S` leaves
+        and joins again with a fresh client. Seen with kafka-python against a broker that lost the
+        group (a memory-only broker restarted, or a topic's partitions changed): the rejoin ended
+        without an assignment and no partition was read again. An idle member of a stable group
+        (more instances than partitions) is stable, so it is left alone."""
+        if self.consumer.group_metadata().state == MemberState.STABLE:
+            self._unstable_since = None
+            return
+        now = time.monotonic()
+        if self._unstable_since is None:
+            self._unstable_since = now
+        if now - self._unstable_since < STUCK_REBALANCE_S:
+            return
+        log.warning("group membership not stable for %.0f s: joining the group again", now - self._unstable_since)
+        self.consumer.close(autocommit=False)
+        self._raters.clear()
+        self.consumer, self._unstable_since = self._subscribe(), None
+        self.rejoins += 1
 
     @property
     def services(self) -> list[BillingService]:
@@ -154,6 +182,7 @@ class CdrConsumer:
 
     def poll_once(self) -> int:
         polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
+        self._rejoin_if_stuck()
         self._reposition_recreated_topics()
         repositioned = self._position_assigned_partitions()
         for partition, records in polled.items():

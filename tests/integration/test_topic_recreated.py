@@ -50,3 +50,29 @@ def test_a_topic_created_again_under_a_running_consumer_is_read_from_its_start(s
         ensure_topics(kafka_broker.bootstrap_servers, {unique_topics.cdrs: 1})
         publish_calls(pipeline, "new", 4)  # as many as before: the old fetch position is valid
         assert pipeline.consumer.stats.rated == 8 and pipeline.consumer.stats.duplicates == 0
+
+
+def test_a_membership_that_never_settles_joins_the_group_again(store, kafka_broker, unique_topics, monkeypatch):
+    """kafka-python's rejoin can end without an assignment after the broker lost the group: the
+    consumer then leaves and joins with a fresh client, and reads on from the store's position."""
+    from kafka.structs import MemberState
+
+    import consumers.cdr_consumer as cdr_consumer
+
+    setup, _ = setup_then_calls()
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
+        pipeline.simulation.run(setup)
+        wait_until_assigned(pipeline.consumer)
+        publish_calls(pipeline, "before", 2)
+        stuck = pipeline.consumer.consumer
+        monkeypatch.setattr(cdr_consumer, "STUCK_REBALANCE_S", 1.0)  # after the first join, which takes longer
+        monkeypatch.setattr(stuck, "group_metadata", lambda: stuck._coordinator.group_metadata()._replace(
+            state=MemberState.REBALANCING))
+        deadline = time.monotonic() + 30
+        while pipeline.consumer.rejoins == 0:
+            assert time.monotonic() < deadline, "the consumer never joined again"
+            pipeline.consumer.poll_once()
+        monkeypatch.setattr(cdr_consumer, "STUCK_REBALANCE_S", 60.0)  # the fresh client's join may take seconds
+        assert pipeline.consumer.consumer is not stuck and pipeline.consumer.rejoins == 1
+        publish_calls(pipeline, "after", 2)
+        assert pipeline.consumer.stats.rated == 4 and pipeline.consumer.stats.duplicates == 0
