@@ -126,6 +126,10 @@ from commcredits import dead_letters_cli  # noqa: E402  (dead-letters list|paylo
 
 dead_letters_cli.register(app)
 
+from commcredits import serve_cli  # noqa: E402  (serve, keys: the HTTP API, docs/authorization.md)
+
+serve_cli.register(app)
+
 
 def main() -> None:
     app()

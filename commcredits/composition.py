@@ -6,6 +6,7 @@ with its rate card, catalogue, payment gateway and wall-clock guard. Adapters (c
 relay, projections) receive what was built; none of them builds an application of its own.
 """
 
+from application.authorization_desk import AuthorizationDesk
 from application.billing_application import BillingApplication
 from application.future_guard import FutureGuard
 from application.service import BillingService
@@ -27,3 +28,11 @@ def billing_service(app: BillingApplication, rate_card: RateCard, catalog: Catal
     """The billing service on `app`; the simulated payment gateway (SPEC §9) unless another is given."""
     return BillingService(app, rate_card, catalog, gateway or SimulatedGateway(), shard=shard,
                           future_guard=future_guard, store_is_new=store_is_new)
+
+
+def authorization_desk(store: StoreSettings, rate_card: RateCard, catalog: Catalog, future_guard: FutureGuard,
+                       gateway: PaymentGateway | None = None) -> AuthorizationDesk:
+    """The desk `serve` decides call authorizations at: its own application and billing service
+    on `store`, refusing times far ahead of the wall clock."""
+    return AuthorizationDesk(lambda: billing_service(open_application(store), rate_card, catalog, gateway=gateway,
+                                                     future_guard=future_guard))

@@ -8,12 +8,14 @@ the call id: two writers deciding the same call at once cannot both store it.
 """
 
 from datetime import datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from domain.authorization import CallRequest, Decision, decision_fields
 from domain.reservations import DENIED, ENDINGS, OPEN
+from domain.timestamps import decode_timestamp, format_timestamp
 
 
 class CallAuthorization(Aggregate):
@@ -45,6 +47,13 @@ class CallAuthorization(Aggregate):
     def record(cls, request: CallRequest, decision: Decision, at: datetime) -> "CallAuthorization":
         return cls._create(cls.Decided, id=cls.create_id(request.call_id), org=request.org,
                            **decision_fields(request, decision, at))
+
+    def as_record(self) -> dict[str, Any]:
+        """SPEC §13.3's record of the decision (instants cut to whole seconds), with its call id."""
+        expires_at = None if self.expires_at is None else format_timestamp(decode_timestamp(self.expires_at))
+        return {"call_id": self.call_id, "org": self.org, "decision": self.decision, "code": self.code,
+                "max_seconds": self.max_seconds, "pool": self.pool, "held_minutes": self.held_minutes,
+                "held_amount": self.held_amount, "status": self.status, "expires_at": expires_at}
 
     def end(self, status: str, at: str) -> None:
         assert self.status == OPEN and status in ENDINGS, (self.status, status)

@@ -1,0 +1,170 @@
+"""The HTTP API (`commcredits serve`): call authorization for switches (SPEC §13), keyed by tenant.
+
+Every path under `/v1/organizations/{org}` needs `Authorization: Bearer <key>`: no key or a bad
+one is 401; a key of another organization gets 404 `unknown_organization` (never another
+tenant's data); a role that may not do it gets 403. Rejections are `{"code", "message"}` with
+the SPEC's code. Decisions are committed before the answer (`application.authorization_desk`).
+"""
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from application import commands
+from application.authorization_desk import AuthorizationDesk, StoreUnavailable
+from application.inputs import command_from_document
+from commcredits.api_keys import ADMIN, OPERATOR, SWITCH, ApiKey, ApiKeys
+from domain.errors import DomainError, UnknownAuthorization, UnknownOrganization, shown
+
+DECISION_TIMEOUT_S = 10.0  # a request waits this long for its batch's commit, then answers 503
+SWITCH_ROLES = frozenset({SWITCH, ADMIN, OPERATOR})
+STATUS_OF_CODE = {"invalid_input": 422, "future_time": 422, "unknown_organization": 404, "unknown_user": 404,
+                  "unknown_authorization": 404, "call_id_in_use": 409, "unauthorized": 401, "forbidden": 403,
+                  "store_unavailable": 503}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="A stable code: the SPEC's (invalid_input, unknown_organization, ...) or the API's "
+                                  "(unauthorized, forbidden, call_id_in_use, store_unavailable)")
+    message: str
+
+
+class AuthorizationRequest(BaseModel):
+    """SPEC §13.1's fields (`at` optional: now). Checked as the SPEC says (identifiers, E.164, …)."""
+    model_config = ConfigDict(extra="allow", strict=True)  # "60", 60.0 or true are not 60 (SPEC §13.1)
+    call_id: str
+    call_type: str
+    number_type: str | None = None
+    user: str | None = None
+    caller_number: str
+    destination_number: str
+    requested_seconds: int | None = Field(None, description="1…86400; absent or null: 14400")
+    at: str | None = Field(None, description="ISO 8601 with an offset; default: now")
+
+
+class AuthorizationRecord(BaseModel):
+    """SPEC §13.3's record of a decision, with its call id."""
+    call_id: str
+    org: str
+    decision: Literal["allowed", "denied"]
+    code: Literal["credits_not_active", "no_credits_licence", "no_rate", "insufficient_funds"] | None
+    max_seconds: int
+    pool: str | None
+    held_minutes: int
+    held_amount: str
+    status: Literal["open", "settled", "released", "expired", "denied"]
+    expires_at: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)}
+
+
+def create_app(desk: AuthorizationDesk, keys: ApiKeys, now: Callable[[], datetime] | None = None) -> FastAPI:
+    clock = now or (lambda: datetime.now(timezone.utc))
+    app = FastAPI(title="commcredits", version="1", description=__doc__)
+    _install_error_handlers(app)
+
+    def caller_key(request: Request, org: str) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        scheme, _, text = header.partition(" ")
+        key = keys.verify(text.strip()) if scheme.lower() == "bearer" else None
+        if key is None:
+            raise ApiError("unauthorized", "send a valid API key as 'Authorization: Bearer <key>'")
+        if not key.may_reach(org):
+            raise UnknownOrganization(org)
+        return key
+
+    def switch_key(key: Annotated[ApiKey, Depends(caller_key)]) -> ApiKey:
+        if key.role not in SWITCH_ROLES:
+            raise ApiError("forbidden", f"a {key.role} key may not authorize or release calls")
+        return key
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """For load balancers and benchmarks: the server answers (no key needed)."""
+        return {"status": "ok"}
+
+    @app.post("/v1/organizations/{org}/authorizations", response_model=AuthorizationRecord, responses=ERRORS,
+              tags=["authorizations"])
+    def authorize(org: str, body: AuthorizationRequest, key: Annotated[ApiKey, Depends(switch_key)]) -> dict[str, Any]:
+        """May this call start, and for how long (SPEC §13.1)? Allowed and denied decisions are both
+        200; a repeat of a `call_id` returns the same decision."""
+        line = {**body.model_dump(exclude_unset=True), "type": "call.authorize", "org": org}
+        if line.get("at") is None:
+            line["at"] = clock().isoformat()
+        outcome = _wait(desk.submit(command_from_document(line)))
+        record = outcome.record
+        if record["org"] != org:
+            raise ApiError("call_id_in_use", f"call_id {shown(body.call_id)} was decided for another organization")
+        if outcome.result == commands.REPEATED:  # the decision as it was made; GET says how it ended
+            record = {**record, "status": "denied" if record["decision"] == "denied" else "open"}
+        return record
+
+    @app.get("/v1/organizations/{org}/authorizations/{call_id}", response_model=AuthorizationRecord,
+             responses=ERRORS, tags=["authorizations"])
+    def read(org: str, call_id: str, key: Annotated[ApiKey, Depends(caller_key)]) -> dict[str, Any]:
+        """A decision and how its reservation stands now."""
+        record = _wait(desk.read(call_id))
+        if record is None or record["org"] != org:
+            raise UnknownAuthorization(f"organization {org!r} has no decision for call {shown(call_id)}")
+        return record
+
+    @app.post("/v1/organizations/{org}/authorizations/{call_id}/release", response_model=AuthorizationRecord,
+              responses=ERRORS, tags=["authorizations"])
+    def release(org: str, call_id: str, key: Annotated[ApiKey, Depends(switch_key)]) -> dict[str, Any]:
+        """The call never connected or was abandoned (SPEC §13.2): an open reservation is released;
+        for any other status nothing changes."""
+        line = {"type": "call.released", "org": org, "call_id": call_id, "at": clock().isoformat()}
+        return _wait(desk.submit(command_from_document(line))).record
+
+    return app
+
+
+def _wait(future: Future) -> Any:
+    try:
+        return future.result(timeout=DECISION_TIMEOUT_S)
+    except TimeoutError:
+        raise ApiError("store_unavailable", "the decision was not committed in time; retry with the same call_id")
+    except StoreUnavailable as error:
+        raise ApiError("store_unavailable", f"the event store did not answer ({error}); retry with the same call_id")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def error(code: str, message: str) -> JSONResponse:
+        return JSONResponse({"code": code, "message": message}, status_code=STATUS_OF_CODE.get(code, 422))
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return error(exc.code, exc.message)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "not valid"}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the request"
+        return error("invalid_input", f"{where}: {first.get('msg', 'not valid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)
