@@ -58,8 +58,12 @@ MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 class BillingService(CallAuthorizationSteps):
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None,
-                 future_guard: FutureGuard | None = None) -> None:
+                 future_guard: FutureGuard | None = None, keeps_clock: bool = True) -> None:
         self.app, self.rate_card, self.catalog, self.gateway = app, rate_card, catalog, gateway
+        # A writer that only decides call authorizations (`serve`) keeps its clock in memory: its
+        # decisions carry their own instants, and a stored clock moved by every batch would make
+        # each batch conflict with the admin steps and with every other server.
+        self.keeps_clock = keeps_clock
         self.future_guard = future_guard  # None: times are taken as they come (simulate)
         self.shard = shard
         self.clock: datetime | None = None
@@ -379,7 +383,7 @@ class BillingService(CallAuthorizationSteps):
             self.clock = at
 
     def _persist_clock(self) -> None:
-        if self.clock is None:
+        if self.clock is None or not self.keeps_clock:
             return
         if self._engine_clock is None:
             self._engine_clock = EngineClock.start(self.clock, self._clock_shard)
