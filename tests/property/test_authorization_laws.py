@@ -3,14 +3,10 @@ reservation), funds and time: read back from the event history, every decision h
 pool minutes `P` and (without live auto-recharge) the money `F` of its moment, and no call id was
 decided twice.
 
-The moment of a decision is the account as it stood just before its `CallAuthorized` event (the
-expiry step of the same line included); capacity comes from the licence registry, whose licences
-do not change after the set-up here.
+The checks are `tests.authorization_history`'s, which the concurrency tests of `serve` share.
 """
 
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
-
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,9 +15,8 @@ from application.billing_application import BillingApplication
 from application.settings import memory_store
 from domain.catalog import parse_catalog
 from domain.credit_account import CreditAccount
-from domain.licence_registry import LicenceRegistry
-from domain.money import ZERO, format_money, to_money
-from domain.pools import PoolKey, pool_capacity
+from domain.money import format_money
+from tests.authorization_history import assert_every_decision_held_at_most_its_moments_p_and_f
 from tests.support import simulate_lines
 
 CATALOG = parse_catalog({"minutes": {"DOMESTIC": {"*": 10}, "INTERNATIONAL": {"*": 5}, "DIALOUT": {"*": 10}}})
@@ -92,25 +87,6 @@ def test_no_decision_holds_more_than_the_minutes_and_money_of_its_moment(lines):
     app = BillingApplication(env=memory_store().env)
     report = simulate_lines([orjson.dumps(line) for line in lines], app=app, catalog=CATALOG)
     assert report["rejected"] == [] or all(entry["code"] == "unknown_authorization" for entry in report["rejected"])
+    assert_every_decision_held_at_most_its_moments_p_and_f(app, "acme", CATALOG)
     account_id = CreditAccount.create_id("acme")
-    registry = app.repository.get(LicenceRegistry.create_id("acme"))
-    events = app.events.get(account_id)
-    decisions = [event for event in events if isinstance(event, CreditAccount.CallAuthorized)]
-    assert len({event.call_id for event in decisions}) == len(decisions), "a call id decided twice"
-    for event in decisions:
-        if event.decision != "allowed":
-            continue
-        before = app.repository.get(account_id, version=event.originator_version - 1)
-        if event.pool is not None:
-            pool = PoolKey.parse(event.pool)
-            capacity = pool_capacity(CATALOG, pool, registry.pool_contributors(pool))
-            available = capacity - before.pool_used(event.pool_month, pool) - before.held_minutes(event.pool_month, pool)
-            assert event.held_minutes <= max(0, available), (event.call_id, event.held_minutes, available)
-        else:
-            assert event.held_minutes == 0
-        live = before.auto_recharge.enabled and not before.suspended
-        funds = max(ZERO, before.balance - before.held_amount)
-        if not live:
-            assert to_money(event.held_amount) <= funds, (event.call_id, event.held_amount, funds)
-        assert to_money(event.held_amount) >= Decimal(0)
     assert report["organizations"]["acme"]["held"] == format_money(app.repository.get(account_id).held_amount)
