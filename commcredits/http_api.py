@@ -21,9 +21,13 @@ from application import commands
 from application.authorization_desk import AuthorizationDesk, StoreUnavailable
 from application.inputs import command_from_document
 from commcredits.api_keys import ADMIN, OPERATOR, SWITCH, ApiKey, ApiKeys
+from domain.authorization import MAX_REQUESTED_SECONDS
+from domain.calls import CALL_TYPES
+from domain.codes import MAX_IDENTIFIER_CHARS
 from domain.errors import DomainError, UnknownAuthorization, UnknownOrganization, shown
 
 DECISION_TIMEOUT_S = 10.0  # a request waits this long for its batch's commit, then answers 503
+E164_SHAPE = r"^\+[1-9][0-9]{1,14}$"
 SWITCH_ROLES = frozenset({SWITCH, ADMIN, OPERATOR})
 STATUS_OF_CODE = {"invalid_input": 422, "future_time": 422, "unknown_organization": 404, "unknown_user": 404,
                   "unknown_authorization": 404, "call_id_in_use": 409, "unauthorized": 401, "forbidden": 403,
@@ -42,16 +46,21 @@ class ErrorBody(BaseModel):
     message: str
 
 
+CallType = Literal[tuple(sorted(CALL_TYPES))]  # type: ignore[valid-type]
+E164 = Field(pattern=E164_SHAPE, description="E.164 with its +, a number phonenumbers finds valid")
+
+
 class AuthorizationRequest(BaseModel):
-    """SPEC §13.1's fields (`at` optional: now). Checked as the SPEC says (identifiers, E.164, …)."""
+    """SPEC §13.1's fields (`at` optional: now). Checked as the SPEC says (identifiers, E.164, …);
+    the constraints given here are those the document can state, so clients and fuzzers see them."""
     model_config = ConfigDict(extra="allow", strict=True)  # "60", 60.0 or true are not 60 (SPEC §13.1)
-    call_id: str
-    call_type: str
+    call_id: str = Field(min_length=1, max_length=MAX_IDENTIFIER_CHARS)
+    call_type: CallType
     number_type: str | None = None
     user: str | None = None
-    caller_number: str
-    destination_number: str
-    requested_seconds: int | None = Field(None, description="1…86400; absent or null: 14400")
+    caller_number: str = E164
+    destination_number: str = E164
+    requested_seconds: int | None = Field(None, ge=1, le=MAX_REQUESTED_SECONDS, description="absent or null: 14400")
     at: str | None = Field(None, description="ISO 8601 with an offset; default: now")
 
 
