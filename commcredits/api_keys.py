@@ -52,13 +52,16 @@ class ApiKeys:
             "secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"])
         self._cache: dict[str, tuple[float, ApiKey | None, str]] = {}  # key id → (read at, key, digest)
         self._lock = threading.Lock()
+        # One connection, shared by the server's request threads: one query at a time (a second
+        # BEGIN on the same connection fails).
+        self._database_lock = threading.Lock()
 
     def create(self, org: str | None, role: str) -> tuple[ApiKey, str]:
         """A new key and its text, which is shown once and kept nowhere."""
         assert (role == OPERATOR) == (org is None) and role in (*ORGANIZATION_ROLES, OPERATOR), (org, role)
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(SECRET_BYTES)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self.database.transaction() as cursor:
+        with self._database_lock, self.database.transaction() as cursor:
             cursor.execute(f"INSERT INTO {KEYS_TABLE} (key_id, org, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
                            (key_id, org, role, _digest(secret), now))
         return ApiKey(key_id, org, role, now, None), f"{KEY_PREFIX}_{key_id}_{secret}"
@@ -66,17 +69,19 @@ class ApiKeys:
     def list(self, org: str | None) -> list[ApiKey]:
         """The keys of `org` (None: the operators'), oldest first; no secret, no digest."""
         condition = "org IS NULL" if org is None else "org = ?"
-        rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at FROM {KEYS_TABLE} "
-                                   f"WHERE {condition} ORDER BY created_at, key_id", () if org is None else (org,))
+        with self._database_lock:
+            rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at FROM {KEYS_TABLE} "
+                                       f"WHERE {condition} ORDER BY created_at, key_id", () if org is None else (org,))
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> ApiKey | None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self.database.transaction() as cursor:
-            cursor.execute(f"UPDATE {KEYS_TABLE} SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                           (now, key_id))
-        rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at FROM {KEYS_TABLE} "
-                                   "WHERE key_id = ?", (key_id,))
+        with self._database_lock:
+            with self.database.transaction() as cursor:
+                cursor.execute(f"UPDATE {KEYS_TABLE} SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                               (now, key_id))
+            rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at FROM {KEYS_TABLE} "
+                                       "WHERE key_id = ?", (key_id,))
         with self._lock:
             self._cache.pop(key_id, None)
         return ApiKey(*rows[0]) if rows else None
@@ -99,8 +104,9 @@ class ApiKeys:
         return key
 
     def _load(self, key_id: str) -> tuple[ApiKey | None, str]:
-        rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at, secret_sha256 FROM {KEYS_TABLE} "
-                                   "WHERE key_id = ?", (key_id,))
+        with self._database_lock:
+            rows = self.database.query(f"SELECT key_id, org, role, created_at, revoked_at, secret_sha256 FROM {KEYS_TABLE} "
+                                       "WHERE key_id = ?", (key_id,))
         if not rows or rows[0][4] is not None:
             return None, ""
         return ApiKey(*rows[0][:5]), rows[0][5]

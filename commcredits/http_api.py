@@ -6,6 +6,7 @@ tenant's data); a role that may not do it gets 403. Rejections are `{"code", "me
 the SPEC's code. Decisions are committed before the answer (`application.authorization_desk`).
 """
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime, timezone
@@ -25,6 +26,8 @@ from domain.authorization import MAX_REQUESTED_SECONDS
 from domain.calls import CALL_TYPES
 from domain.codes import MAX_IDENTIFIER_CHARS
 from domain.errors import DomainError, UnknownAuthorization, UnknownOrganization, shown
+
+log = logging.getLogger("commcredits.http")
 
 DECISION_TIMEOUT_S = 10.0  # a request waits this long for its batch's commit, then answers 503
 E164_SHAPE = r"^\+[1-9][0-9]{1,14}$"
@@ -172,6 +175,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "not valid"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the request"
         return error("invalid_input", f"{where}: {first.get('msg', 'not valid')}")
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:  # a bug: say so in the API's shape
+        log.error("request failed", exc_info=exc)
+        return JSONResponse({"code": "internal_error", "message": f"the server failed ({type(exc).__name__}); "
+                                                                  "retry with the same call_id"}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

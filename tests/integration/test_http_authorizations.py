@@ -143,3 +143,34 @@ def test_the_openapi_document_describes_the_endpoints(api):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/healthz", "/v1/organizations/{org}/authorizations", "/v1/organizations/{org}/authorizations/{call_id}",
             "/v1/organizations/{org}/authorizations/{call_id}/release"} <= set(paths)
+
+
+def test_keys_verified_by_many_request_threads_at_once_share_one_connection_safely(api, monkeypatch):
+    """The server's request threads all verify keys; with the cache expired they all query the
+    one view-database connection at once (seen under load: 'cannot start a transaction within a
+    transaction', a 500)."""
+    import threading
+
+    import commcredits.api_keys as api_keys
+
+    _, keys, store_keys = api
+    monkeypatch.setattr(api_keys, "CACHE_TTL_S", 0.0)
+    texts = [header["Authorization"].removeprefix("Bearer ") for header in keys.values()]
+    failures: list[BaseException] = []
+    start = threading.Barrier(32)
+
+    def verify_many() -> None:
+        start.wait()
+        try:
+            for _ in range(50):
+                for text in texts:
+                    assert store_keys.verify(text) is not None
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            failures.append(error)
+
+    threads = [threading.Thread(target=verify_many) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
