@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,8 @@ class AuthorizationDesk:
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 service.follow_store()
+                service.look_up_authorizations(request.command.request.call_id for request in batch
+                                               if isinstance(request.command, commands.AuthorizeCall))
                 answers = [self._handle(service, request.command) for request in batch]
                 service.flush()
             except IntegrityError:
@@ -136,10 +138,7 @@ class AuthorizationDesk:
                 return
             self.batches += 1
             for request, answer in zip(batch, answers):
-                if isinstance(answer, BaseException):
-                    request.future.set_exception(answer)
-                else:
-                    request.future.set_result(answer)
+                _answer(request.future, answer)
             return
         self._fail(batch, StoreUnavailable(f"other writers changed these organizations {MAX_CONFLICT_RETRIES} "
                                            "times in a row; try again"))
@@ -160,8 +159,19 @@ class AuthorizationDesk:
     @staticmethod
     def _fail(batch: list[_Request], error: BaseException) -> None:
         for request in batch:
-            if not request.future.done():
-                request.future.set_exception(error)
+            _answer(request.future, error)
+
+
+def _answer(future: Future, answer: Any) -> None:
+    """A request that stopped waiting (its HTTP time-out cancelled the future) gets no answer; the
+    decision stays committed, and the switch's retry with the same call id reads it."""
+    try:
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+    except InvalidStateError:
+        pass
 
 
 def _record(authorization: CallAuthorization | None) -> dict[str, Any] | None:

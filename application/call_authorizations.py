@@ -7,10 +7,12 @@ call's `CallAuthorization` (the decision for ever, keyed by the call id, so that
 deciding the same call at the same moment conflicts instead of holding twice).
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from application import commands
 from application.commands import APPLIED, REPEATED
+from application.existing_aggregates import existing_aggregates
 from domain.authorization import CallRequest, Decision, Funds, decide
 from domain.call_authorization import CallAuthorization
 from domain.credit_account import CreditAccount
@@ -56,11 +58,20 @@ class CallAuthorizationSteps:
     def authorization(self, call_id: str) -> CallAuthorization | None:
         """The decision made for `call_id` (in any organization), or None."""
         record = self._authorizations.get(call_id)
-        if record is None:
+        if record is None and call_id not in self._undecided_call_ids:
             record = self._load(CallAuthorization.create_id(call_id))
             if record is not None:
                 self._authorizations[call_id] = record
         return record
+
+    def look_up_authorizations(self, call_ids: Iterable[str]) -> None:
+        """Learn in one round trip which of a batch's call ids the store has no decision for, so
+        that deciding them asks the store nothing more. Holds until the next flush or discard: a
+        decision another writer stores meanwhile makes our save conflict, never a second decision."""
+        ids = {CallAuthorization.create_id(call_id): call_id for call_id in call_ids
+               if call_id not in self._authorizations and call_id not in self._undecided_call_ids}
+        found = existing_aggregates(self.app.recorder, list(ids))
+        self._undecided_call_ids.update(call_id for aggregate_id, call_id in ids.items() if aggregate_id not in found)
 
     def _decide(self, request: CallRequest, caller: Caller | None, account: CreditAccount,
                 registry: LicenceRegistry, now: datetime) -> Decision:

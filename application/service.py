@@ -73,6 +73,7 @@ class BillingService(CallAuthorizationSteps):
         self._creation_index: dict[str, int] = {}
         self._expiry_schedule = ExpirySchedule()
         self._authorizations: dict[str, CallAuthorization] = {}  # decisions read or made since the last flush
+        self._undecided_call_ids: set[str] = set()  # call ids the store had no decision for (this batch)
         self._unsaved: dict[UUID, Aggregate] = {}
         self._store_is_new = store_is_new  # simulate's fresh store: nothing to load or ask
         self._usage_ids = RatedUsageIds(app.recorder, store_is_new=store_is_new)
@@ -91,6 +92,7 @@ class BillingService(CallAuthorizationSteps):
             self._unsaved.clear()
         self._usage_ids.saved()
         self._authorizations.clear()
+        self._undecided_call_ids.clear()
 
     def discard(self) -> None:
         """Forget unsaved changes (after a failed save or an unexpected error): reload from the store."""
@@ -101,6 +103,7 @@ class BillingService(CallAuthorizationSteps):
         self._expiry_schedule.clear()
         self._usage_ids.forget()
         self._authorizations.clear()
+        self._undecided_call_ids.clear()
         self._store_is_new = False
         self._load_from_store()
 

@@ -5,6 +5,7 @@ Exit status: 0 stopped; 1 a rule refused the step (an unknown organization or ke
 3 the store does not answer.
 """
 
+import gc
 import logging
 import sqlite3
 import sys
@@ -53,7 +54,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = DEF
     keys = _keys(store)
     desk = authorization_desk(store, rate_card, loaded_catalog, guard).start()
     try:
-        uvicorn.run(create_app(desk, keys), host=host, port=port, log_level="warning", access_log=False)
+        api = create_app(desk, keys)
+        gc.freeze()  # see below
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         desk.stop()
         keys.close()
