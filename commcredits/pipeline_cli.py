@@ -54,8 +54,13 @@ def demo(
     users: Annotated[int, typer.Option(min=1, help="Users across the organizations.")] = 400,
     cdrs: Annotated[int, typer.Option(min=1, help="Calls in the month.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the generated month.")] = 2026,
+    days: Annotated[int, typer.Option(min=1, help="Days the month's calls span (office hours on weekdays).")] = 30,
     keep: Annotated[Optional[Path], typer.Option(help="Keep the event store in this directory "
                                                       "(default: a temporary one, removed at the end).")] = None,
+    authorize: Annotated[bool, typer.Option(
+        "--authorize/--no-authorize",
+        help="The switch asks before each billable call and cuts it at max_seconds (SPEC §13); "
+             "off: every call is connected and nothing is asked.")] = True,
 ) -> None:
     """Run a realistic synthetic month through the live pipeline and print a summary."""
     import tempfile
@@ -68,7 +73,8 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="commcredits-demo-") as temporary:
         directory = keep or Path(temporary)
         directory.mkdir(parents=True, exist_ok=True)
-        result = run_demo(directory, organizations=organizations, users=users, cdrs=cdrs, seed=seed, say=say)
+        result = run_demo(directory, organizations=organizations, users=users, cdrs=cdrs, seed=seed, days=days,
+                          authorize=authorize, say=say)
     typer.echo(result.summary, nl=False)
     typer.echo("\n" + result.alerts, nl=False)
     typer.echo(f"\npipeline: {result.published_cdrs} CDR messages published and rated through Kafka in "
