@@ -51,6 +51,11 @@ FOLLOWED_TOPICS = sorted(get_topic(event) for event in (
     CreditAccount.ReservationEnded,
     LicenceRegistry.Opened, LicenceRegistry.UserAdded, LicenceRegistry.LicencesAssigned,
     LicenceRegistry.LicencesRemoved, EngineClock.Started, EngineClock.Advanced))
+# A writer that decides call authorizations (`serve`) decides on the balance: it follows the calls
+# the consumers rate as well, rather than find out from a conflicting save (which reloads all).
+EVERY_ACCOUNT_CHANGE_TOPICS = sorted({*FOLLOWED_TOPICS, *(get_topic(event) for event in (
+    CreditAccount.CallRated, CreditAccount.OverageAccrued, CreditAccount.RechargeTriggered,
+    CreditAccount.BalanceDepleted, CreditAccount.ExpiryApproached))})
 CLOCK_TOPICS = frozenset(get_topic(event) for event in (EngineClock.Started, EngineClock.Advanced))
 MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 
@@ -58,12 +63,14 @@ MAX_CLOCKS = 100_000  # one per CDR partition, and the shared one
 class BillingService(CallAuthorizationSteps):
     def __init__(self, app: BillingApplication, rate_card: RateCard, catalog: Catalog,
                  gateway: PaymentGateway, *, store_is_new: bool = False, shard: Shard | None = None,
-                 future_guard: FutureGuard | None = None, keeps_clock: bool = True) -> None:
+                 future_guard: FutureGuard | None = None, keeps_clock: bool = True,
+                 follows_every_change: bool = False) -> None:
         self.app, self.rate_card, self.catalog, self.gateway = app, rate_card, catalog, gateway
         # A writer that only decides call authorizations (`serve`) keeps its clock in memory: its
         # decisions carry their own instants, and a stored clock moved by every batch would make
         # each batch conflict with the admin steps and with every other server.
         self.keeps_clock = keeps_clock
+        self._followed_topics = EVERY_ACCOUNT_CHANGE_TOPICS if follows_every_change else FOLLOWED_TOPICS
         self.future_guard = future_guard  # None: times are taken as they come (simulate)
         self.shard = shard
         self.clock: datetime | None = None
@@ -123,7 +130,7 @@ class BillingService(CallAuthorizationSteps):
         end = self.app.recorder.max_notification_id() or 0
         while True:
             page = self.app.recorder.select_notifications(self._followed_position + 1, ORGANIZATION_PAGE_SIZE,
-                                                          stop=end, topics=FOLLOWED_TOPICS)
+                                                          stop=end, topics=self._followed_topics)
             for notification in page:
                 reloaded += self._reload_if_stale(notification)
             if len(page) < ORGANIZATION_PAGE_SIZE:

@@ -25,16 +25,19 @@ def open_application(store: StoreSettings) -> BillingApplication:
 def billing_service(app: BillingApplication, rate_card: RateCard, catalog: Catalog, *,
                     gateway: PaymentGateway | None = None, shard: Shard | None = None,
                     future_guard: FutureGuard | None = None, store_is_new: bool = False,
-                    keeps_clock: bool = True) -> BillingService:
+                    keeps_clock: bool = True, follows_every_change: bool = False) -> BillingService:
     """The billing service on `app`; the simulated payment gateway (SPEC §9) unless another is given."""
     return BillingService(app, rate_card, catalog, gateway or SimulatedGateway(), shard=shard,
-                          future_guard=future_guard, store_is_new=store_is_new, keeps_clock=keeps_clock)
+                          future_guard=future_guard, store_is_new=store_is_new, keeps_clock=keeps_clock,
+                          follows_every_change=follows_every_change)
 
 
 def authorization_desk(store: StoreSettings, rate_card: RateCard, catalog: Catalog, future_guard: FutureGuard,
                        gateway: PaymentGateway | None = None) -> AuthorizationDesk:
     """The desk `serve` decides call authorizations at: its own application and billing service
     on `store`, refusing times far ahead of the wall clock, its clock kept in memory (so servers
-    conflict only when they decide for the same organization at once)."""
+    conflict only when they decide for the same organization at once), following every change
+    of the accounts (calls rated by the consumers included) before each batch."""
     return AuthorizationDesk(lambda: billing_service(open_application(store), rate_card, catalog, gateway=gateway,
-                                                     future_guard=future_guard, keeps_clock=False))
+                                                     future_guard=future_guard, keeps_clock=False,
+                                                     follows_every_change=True))

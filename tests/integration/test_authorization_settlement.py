@@ -105,3 +105,18 @@ def test_the_consumers_wall_clock_scheduler_expires_a_reservation_no_cdr_settled
     pipeline.published += 1
     pipeline.wait_until_consumed()
     assert pipeline.consumer.stats.rated == 1 and reservation_statuses(pipeline) == [("c1", "expired")]
+
+
+def test_the_desk_follows_calls_the_consumer_rates_instead_of_conflicting_with_them(live):
+    """A paid call without a call id changes only the balance (a `CallRated`): the desk reads it
+    before its next batch, so that batch decides on the new balance at the first try."""
+    pipeline, desk = live
+    authorize(desk, "c1")
+    pipeline.producer.send(pipeline.topics.cdrs, key=b"contoso", value=cdr(None, "u-1", CALL_AT, 600))
+    pipeline.published += 1
+    pipeline.wait_until_consumed()
+    conflicts = desk.conflicts
+    after = authorize(desk, "c2", CALL_AT + timedelta(minutes=20))
+    assert desk.conflicts == conflicts
+    # 1 - 10 min × 0.0190 = 0.81 left, 0.19 held by c1: 0.62 free, enough for the 10 minutes asked
+    assert (after["decision"], after["held_amount"]) == ("allowed", "0.1900")
