@@ -130,12 +130,13 @@ class CdrConsumer:
         return consumer
 
     def _rejoin_if_stuck(self) -> None:
-        """A consumer whose group membership has not become stable for `STUCK_REBALANCE_S` leaves
+        """A consumer whose group membership has not become stable, or that holds partitions it does
+        not read (`_stalled_partitions`), for `STUCK_REBALANCE_S` leaves
         and joins again with a fresh client. Seen with kafka-python against a broker that lost the
         group (a memory-only broker restarted, or a topic's partitions changed): the rejoin ended
         without an assignment and no partition was read again. An idle member of a stable group
         (more instances than partitions) is stable, so it is left alone."""
-        if self.consumer.group_metadata().state == MemberState.STABLE:
+        if self.consumer.group_metadata().state == MemberState.STABLE and not self._stalled_partitions():
             self._unstable_since = None
             return
         now = time.monotonic()
@@ -143,11 +144,20 @@ class CdrConsumer:
             self._unstable_since = now
         if now - self._unstable_since < STUCK_REBALANCE_S:
             return
-        log.warning("group membership not stable for %.0f s: joining the group again", now - self._unstable_since)
+        log.warning("group membership not stable, or partitions not read, for %.0f s: joining the group again",
+                    now - self._unstable_since)
         self.consumer.close(autocommit=False)
         self._raters.clear()
         self.consumer, self._unstable_since = self._subscribe(), None
         self.rejoins += 1
+
+    def _stalled_partitions(self) -> set[TopicPartition]:
+        """Partitions we hold but do not read: still paused, or without a rater. Positioning ends
+        both within a poll, unless a hand-over was lost between kafka-python's thread and ours
+        (a broker restart under the running group once left every partition paused for good)."""
+        paused = self.consumer.paused()
+        return {partition for partition in self.consumer.assignment()
+                if partition in paused or partition not in self._raters}
 
     @property
     def services(self) -> list[BillingService]:

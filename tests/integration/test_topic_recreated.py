@@ -76,3 +76,25 @@ def test_a_membership_that_never_settles_joins_the_group_again(store, kafka_brok
         assert pipeline.consumer.consumer is not stuck and pipeline.consumer.rejoins == 1
         publish_calls(pipeline, "after", 2)
         assert pipeline.consumer.stats.rated == 4 and pipeline.consumer.stats.duplicates == 0
+
+
+def test_a_partition_held_but_never_resumed_makes_the_consumer_join_again(store, kafka_broker, unique_topics,
+                                                                           monkeypatch):
+    """A hand-over lost between kafka-python's thread and ours leaves a held partition paused for
+    good while the group is stable: the consumer joins again and reads on from the store."""
+    import consumers.cdr_consumer as cdr_consumer
+
+    setup, _ = setup_then_calls()
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
+        pipeline.simulation.run(setup)
+        partition = wait_until_assigned(pipeline.consumer)
+        publish_calls(pipeline, "before", 2)
+        pipeline.consumer.consumer.pause(partition)  # as if its hand-over never came
+        monkeypatch.setattr(cdr_consumer, "STUCK_REBALANCE_S", 1.0)
+        deadline = time.monotonic() + 30
+        while pipeline.consumer.rejoins == 0:
+            assert time.monotonic() < deadline, "the consumer never joined again"
+            pipeline.consumer.poll_once()
+        monkeypatch.setattr(cdr_consumer, "STUCK_REBALANCE_S", 60.0)
+        publish_calls(pipeline, "after", 2)
+        assert pipeline.consumer.stats.rated == 4 and pipeline.consumer.stats.duplicates == 0
