@@ -30,20 +30,17 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from application.settings import sqlite_store, store_from_url  # noqa: E402
-from commcredits.admin import Admin  # noqa: E402
-from commcredits.api_keys import ApiKeys  # noqa: E402
-from projections.view_database import ViewDatabase  # noqa: E402
-from tests.serve_process import ServeProcess  # noqa: E402
+from tests.serve_process import ServeProcess, new_key, set_up  # noqa: E402
 
 SET_UP_AT = "2026-01-01T00:00:00Z"
 
 
-def set_up(store, orgs: int) -> str:
+def organizations(orgs: int) -> list[dict]:
     """`orgs` organizations, each with a user who may pay from credits and 1,000,000 of funds."""
-    admin = Admin(store)
+    lines = []
     for number in range(orgs):
         org = f"org-{number}"
-        for line in (
+        lines += [
             {"type": "organization.created", "at": SET_UP_AT, "org": org, "name": org, "country": "US",
              "currency": "USD", "commerce": "legacy", "agreements": ["EA-1"]},
             {"type": "user.added", "at": SET_UP_AT, "org": org, "user": "alice@example.com", "usage_location": "US"},
@@ -52,13 +49,8 @@ def set_up(store, orgs: int) -> str:
              "payment": {"method": "enterprise_agreement", "agreement": "EA-1", "po": None}},
             {"type": "licences.assigned", "at": SET_UP_AT, "org": org, "users": ["alice@example.com"],
              "licences": ["PHONE_SYSTEM", "CALLING_PLAN_PAYG", "COMMUNICATIONS_CREDITS"]},
-        ):
-            admin.run(line)
-    admin.close()
-    keys = ApiKeys(ViewDatabase.for_store(store))
-    _, operator = keys.create(None, "operator")
-    keys.close()
-    return operator
+        ]
+    return lines
 
 
 # ----- the switches' process --------------------------------------------------------------------
@@ -156,7 +148,8 @@ def main() -> None:
     print(f"store: {store.description}; {args.orgs} organizations; {args.clients} clients; "
           f"{args.runs} runs of {args.seconds:.0f} s per segment; {os.cpu_count()} cores", flush=True)
     started = time.perf_counter()
-    key = set_up(store, args.orgs)
+    set_up(store, organizations(args.orgs))
+    key = new_key(store, None, "operator")
     print(f"set-up: {time.perf_counter() - started:.1f} s", flush=True)
 
     results: list[tuple[dict, dict]] = []

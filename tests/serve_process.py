@@ -12,18 +12,31 @@ from pathlib import Path
 import httpx
 
 from application.settings import StoreSettings
+from commcredits.admin import Admin
+from commcredits.api_keys import ApiKeys
+from projections.view_database import ViewDatabase
+from tests.alert_scenario import database_url_of
 
 START_TIMEOUT_S = 60.0
 
 
-def database_url(store: StoreSettings) -> str:
-    """The COMMCREDITS_DATABASE_URL of a test store."""
-    env = store.env
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        return f"sqlite:///{env['SQLITE_DBNAME']}"
-    schema = f"?schema={env['POSTGRES_SCHEMA']}" if env.get("POSTGRES_SCHEMA") else ""
-    return (f"postgresql://{env['POSTGRES_USER']}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
-            f"{env['POSTGRES_DBNAME']}{schema}")
+def set_up(store: StoreSettings, lines) -> None:
+    """Administrative lines applied to `store`, as the admin CLI would."""
+    admin = Admin(store)
+    try:
+        for line in lines:
+            admin.run(line)
+    finally:
+        admin.close()
+
+
+def new_key(store: StoreSettings, org: str | None, role: str) -> str:
+    """A new API key's text (`org` None: an operator's)."""
+    keys = ApiKeys(ViewDatabase.for_store(store))
+    try:
+        return keys.create(org, role)[1]
+    finally:
+        keys.close()
 
 
 def free_port() -> int:
@@ -41,7 +54,7 @@ class ServeProcess:
         self.log_path = data_dir / f"serve-{self.port}.log"
 
     def start(self) -> "ServeProcess":
-        environment = {**os.environ, "COMMCREDITS_DATABASE_URL": database_url(self.store),
+        environment = {**os.environ, "COMMCREDITS_DATABASE_URL": database_url_of(self.store),
                        "COMMCREDITS_DATA_DIR": str(self.data_dir)}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

@@ -17,11 +17,9 @@ import pytest
 
 from application.billing_application import BillingApplication
 from application.reference_data import load_catalog
-from commcredits.api_keys import ApiKeys
-from projections.view_database import ViewDatabase
 from tests.authorization_history import assert_every_decision_held_at_most_its_moments_p_and_f
 from tests.integration.test_cdr_consumer import Pipeline, wait_until_assigned
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, new_key
 from tests.support import as_lines
 
 pytestmark = pytest.mark.slow
@@ -63,9 +61,7 @@ def test_concurrent_switches_never_hold_more_than_the_minutes_and_money_of_their
     with Pipeline(store, kafka_broker, unique_topics) as pipeline:
         pipeline.feed(as_lines(SETUP))
         wait_until_assigned(pipeline.consumer)
-        keys = ApiKeys(ViewDatabase.for_store(store))
-        _, key = keys.create(ORG, "switch")
-        keys.close()
+        key = new_key(store, ORG, "switch")
 
         jobs: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         order = [number for number in range(CALLS) for _ in range(2)]

@@ -9,9 +9,9 @@ from application.authorization_desk import AuthorizationDesk, _Request
 from application.future_guard import FutureGuard
 from application.inputs import command_from_document
 from application.reference_data import load_catalog
-from commcredits.admin import Admin
 from commcredits.composition import authorization_desk
 from tests.integration.test_http_authorizations import SETUP
+from tests.serve_process import set_up
 from tests.support import SPEC_RATES
 
 CALL = {"type": "call.authorize", "org": "contoso", "call_type": "user_out", "user": "alice@contoso.com",
@@ -20,10 +20,7 @@ CALL = {"type": "call.authorize", "org": "contoso", "call_type": "user_out", "us
 
 
 def test_a_cancelled_request_is_committed_and_the_desk_serves_on(store):
-    admin = Admin(store)
-    for line in SETUP:
-        admin.run(line)
-    admin.close()
+    set_up(store, SETUP)
     desk: AuthorizationDesk = authorization_desk(store, SPEC_RATES, load_catalog(None), FutureGuard())
     desk._service = desk._new_service()  # driven on this thread, one batch at a time
     try:

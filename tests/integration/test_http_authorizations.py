@@ -6,11 +6,11 @@ from fastapi.testclient import TestClient
 
 from application.future_guard import FutureGuard
 from application.reference_data import load_catalog
-from commcredits.admin import Admin
 from commcredits.api_keys import ApiKeys
 from commcredits.composition import authorization_desk
 from commcredits.http_api import create_app
 from projections.view_database import ViewDatabase
+from tests.serve_process import set_up
 from tests.support import SPEC_RATES
 
 T0 = "2026-01-01T00:00:00Z"
@@ -33,10 +33,7 @@ CALL = {"call_id": "c1", "call_type": "user_out", "user": "alice@contoso.com", "
 
 @pytest.fixture
 def api(store):
-    admin = Admin(store)
-    for line in SETUP:
-        admin.run(line)
-    admin.close()
+    set_up(store, SETUP)
     keys = ApiKeys(ViewDatabase.for_store(store))
     desk = authorization_desk(store, SPEC_RATES, load_catalog(None), FutureGuard()).start()
     client = TestClient(create_app(desk, keys))

@@ -15,12 +15,12 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from application.future_guard import FutureGuard
 from application.reference_data import load_catalog
 from application.settings import sqlite_store
-from commcredits.admin import Admin
 from commcredits.api_keys import ApiKeys
 from commcredits.composition import authorization_desk
 from commcredits.http_api import create_app
 from projections.view_database import ViewDatabase
 from tests.integration.test_http_authorizations import SETUP
+from tests.serve_process import set_up
 from tests.support import SPEC_RATES
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -29,10 +29,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     store = sqlite_store(tmp_path_factory.mktemp("fuzz") / "events.sqlite")
-    admin = Admin(store)
-    for line in SETUP:
-        admin.run(line)
-    admin.close()
+    set_up(store, SETUP)
     keys = ApiKeys(ViewDatabase.for_store(store))
     _, operator = keys.create(None, "operator")
     desk = authorization_desk(store, SPEC_RATES, load_catalog(None), FutureGuard()).start()

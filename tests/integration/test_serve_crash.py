@@ -10,12 +10,9 @@ import httpx
 import pytest
 
 from application.billing_application import BillingApplication
-from commcredits.admin import Admin
-from commcredits.api_keys import ApiKeys
-from projections.view_database import ViewDatabase
 from tests.authorization_history import decisions_of
 from tests.integration.test_authorization_concurrency import ORG, SETUP, request_body
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, new_key, set_up
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +21,8 @@ ANSWERS_BEFORE_KILL = 150
 
 
 def test_a_killed_server_answered_only_what_it_had_committed(store, tmp_path):
-    admin = Admin(store)
-    for line in SETUP:
-        admin.run(line)
-    admin.close()
-    keys = ApiKeys(ViewDatabase.for_store(store))
-    _, key = keys.create(ORG, "switch")
-    keys.close()
+    set_up(store, SETUP)
+    key = new_key(store, ORG, "switch")
     headers = {"Authorization": f"Bearer {key}"}
 
     answered: dict[str, dict] = {}
