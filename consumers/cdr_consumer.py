@@ -15,7 +15,8 @@ rated: the listener only pauses the new partitions and queues them. The polling 
 refreshes the topic metadata (a recreated topic has a new id, hence a new position name), gives
 each partition a freshly loaded service, moves it to the offset after the store's position (the
 beginning when the store has none: the group's offset is a hint, never a reason to skip) and
-resumes it. A store conflict (another writer changed the same organization) or an unavailable
+resumes it. A position past the end of the partition's log (the embedded broker answers it
+with no records, Kafka with OFFSET_OUT_OF_RANGE) also moves back to the store's. A store conflict (another writer changed the same organization) or an unavailable
 store or broker drops the batch's unsaved work and rewinds the partition to the batch's start:
 the batch is redone. A crash between steps 3 and 4 sends those dead letters again on the redo;
 they carry their source partition and offset, so a reader can tell.
@@ -63,6 +64,7 @@ METADATA_MAX_AGE_MS = 10_000
 # after this, not after five minutes without a partition. More than the session time-out.
 REQUEST_TIMEOUT_MS = 20_000
 STUCK_REBALANCE_S = 3 * REQUEST_TIMEOUT_MS / 1000  # a join that has not settled by then will not
+END_CHECK_INTERVAL_S = 2.0  # how often positions are compared with the ends of the logs
 
 
 @dataclass
@@ -112,6 +114,7 @@ class CdrConsumer:
         self._assigned: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
         self.consumer = self._subscribe()
         self._unstable_since: float | None = None
+        self._next_end_check = 0.0
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-dlq",
             acks="all", enable_idempotence=True, linger_ms=DLQ_LINGER_MS, allow_auto_create_topics=False)
@@ -194,6 +197,7 @@ class CdrConsumer:
         polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
         self._rejoin_if_stuck()
         self._reposition_recreated_topics()
+        self._rewind_past_the_end()
         repositioned = self._position_assigned_partitions()
         for partition, records in polled.items():
             if partition in repositioned or partition not in self._raters:
@@ -213,6 +217,34 @@ class CdrConsumer:
             log.warning("%s created again (a new topic id): positioned from the store again", _names(recreated))
             self.consumer.pause(*recreated)
             self._assigned.put(recreated)
+
+    def _rewind_past_the_end(self) -> None:
+        """A fetch position past the end of the partition's log (kept from an older incarnation of
+        the topic, or from a position read against one) reads nothing until the log grows past it:
+        Kafka answers OFFSET_OUT_OF_RANGE there, but the embedded broker answers with no records.
+        When the broker's last fetch answer says the log ends before our position, the topic's id is
+        fetched afresh and the partition moves back to the store's next offset, if that is earlier."""
+        if time.monotonic() < self._next_end_check:
+            return
+        self._next_end_check = time.monotonic() + END_CHECK_INTERVAL_S
+        paused = self.consumer.paused()
+        for partition, rater in list(self._raters.items()):
+            end = self.consumer.highwater(partition)
+            if end is None or partition in paused or partition not in self.consumer.assignment():
+                continue
+            position = self.consumer.position(partition, timeout_ms=0)
+            if position is None or position <= end:
+                continue
+            try:
+                rater.refresh_incarnations()
+                expected = rater.next_offset(partition.topic, partition.partition, position)
+            except (PersistenceError, KafkaError) as error:
+                log.warning("could not check %s[%d]'s position yet (%s)", partition.topic, partition.partition, error)
+                continue
+            if expected < position:
+                log.warning("%s[%d] is positioned at %d, past the log's end (%d): reading from the store's next, %d",
+                            partition.topic, partition.partition, position, end, expected)
+                self.consumer.seek(partition, expected)
 
     def _position_assigned_partitions(self) -> set[TopicPartition]:
         """Give newly assigned partitions a freshly loaded service, move each to the offset after

@@ -98,3 +98,17 @@ def test_a_partition_held_but_never_resumed_makes_the_consumer_join_again(store,
         monkeypatch.setattr(cdr_consumer, "STUCK_REBALANCE_S", 60.0)
         publish_calls(pipeline, "after", 2)
         assert pipeline.consumer.stats.rated == 4 and pipeline.consumer.stats.duplicates == 0
+
+
+def test_a_position_past_the_end_of_the_log_moves_back_to_the_stores(store, kafka_broker, unique_topics):
+    """The embedded broker answers a fetch past the log's end with no records (Kafka would say
+    OFFSET_OUT_OF_RANGE), so a position kept from an older topic would wait until the log grows
+    past it; the consumer sees the broker's end behind its position and reads from the store's."""
+    setup, _ = setup_then_calls()
+    with Pipeline(store, kafka_broker, unique_topics) as pipeline:
+        pipeline.simulation.run(setup)
+        partition = wait_until_assigned(pipeline.consumer)
+        publish_calls(pipeline, "before", 2)
+        pipeline.consumer.consumer.seek(partition, 50)  # as if positioned against an older topic
+        publish_calls(pipeline, "after", 2)
+        assert pipeline.consumer.stats.rated == 4 and pipeline.consumer.stats.duplicates == 0
