@@ -74,6 +74,11 @@ REQUEST_BODY = {"requestBody": {"required": True, "content": {"application/json"
     "schema": AuthorizationRequest.model_json_schema()}}}}
 
 
+# The hot path reads `org` from the path itself: a declared parameter costs FastAPI's dependency
+# solving (~9 % of a decision's server time, bench/RESULTS.md); the document still states it.
+ORG_PARAMETER = {"parameters": [{"name": "org", "in": "path", "required": True, "schema": {"type": "string"}}]}
+
+
 class AuthorizationRecord(BaseModel):
     """SPEC §13.3's record of a decision, with its call id."""
     call_id: str
@@ -124,10 +129,11 @@ def create_app(desk: AuthorizationDesk, keys: ApiKeys, now: Callable[[], datetim
         return {"status": "ok"}
 
     @app.post("/v1/organizations/{org}/authorizations", response_model=AuthorizationRecord, responses=ERRORS,
-              tags=["authorizations"], openapi_extra=REQUEST_BODY)
-    async def authorize(org: str, request: Request) -> Response:
+              tags=["authorizations"], openapi_extra={**REQUEST_BODY, **ORG_PARAMETER})
+    async def authorize(request: Request) -> Response:
         """May this call start, and for how long (SPEC §13.1)? Allowed and denied decisions are both
         200; a repeat of a `call_id` returns the same decision."""
+        org = request.path_params["org"]
         switch_key(request, org)
         line = {**await _json_object(request), "type": "call.authorize", "org": org}
         if line.get("at") is None:
