@@ -16,8 +16,8 @@ refreshes the topic metadata (a recreated topic has a new id, hence a new positi
 each partition a freshly loaded service, moves it to the offset after the store's position (the
 beginning when the store has none: the group's offset is a hint, never a reason to skip) and
 resumes it. A position past the end of the partition's log (the embedded broker answers it
-with no records, Kafka with OFFSET_OUT_OF_RANGE) also moves back to the store's. A store conflict (another writer changed the same organization) or an unavailable
-store or broker drops the batch's unsaved work and rewinds the partition to the batch's start:
+with no records, Kafka with OFFSET_OUT_OF_RANGE) also moves back to the store's. A store
+conflict (another writer changed the same organization) or an unavailable store or broker drops the batch's unsaved work and rewinds the partition to the batch's start:
 the batch is redone. A crash between steps 3 and 4 sends those dead letters again on the redo;
 they carry their source partition and offset, so a reader can tell.
 """
@@ -227,17 +227,17 @@ class CdrConsumer:
         if time.monotonic() < self._next_end_check:
             return
         self._next_end_check = time.monotonic() + END_CHECK_INTERVAL_S
-        paused = self.consumer.paused()
+        readable = self.consumer.assignment() - self.consumer.paused()
         for partition, rater in list(self._raters.items()):
             end = self.consumer.highwater(partition)
-            if end is None or partition in paused or partition not in self.consumer.assignment():
+            if end is None or partition not in readable:
                 continue
             position = self.consumer.position(partition, timeout_ms=0)
             if position is None or position <= end:
                 continue
             try:
-                rater.refresh_incarnations()
-                expected = rater.next_offset(partition.topic, partition.partition, position)
+                rater.refresh_incarnations()  # the store's position is named after the topic's id
+                expected = rater.stored_next_offset(partition.topic, partition.partition)
             except (PersistenceError, KafkaError) as error:
                 log.warning("could not check %s[%d]'s position yet (%s)", partition.topic, partition.partition, error)
                 continue

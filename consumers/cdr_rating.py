@@ -77,10 +77,15 @@ class CdrRater:
         store has none for the topic as it is now. When a fetch did not start there (rare: a
         rebalance race, a topic created again whose offsets restart at 0, retention) the topic's
         id is fetched afresh first, so the answer never rests on a stale id."""
-        stored = self.stored_position(topic, partition)
-        if fetched_from != (0 if stored is None else stored + 1):
+        expected = self.stored_next_offset(topic, partition)
+        if fetched_from != expected:
             self.refresh_incarnations()
-            stored = self.stored_position(topic, partition)
+            expected = self.stored_next_offset(topic, partition)
+        return expected
+
+    def stored_next_offset(self, topic: str, partition: int) -> int:
+        """One past the store's position of the partition (0 when it has none), by the topic id known now."""
+        stored = self.stored_position(topic, partition)
         return 0 if stored is None else stored + 1
 
     def _position_name(self, topic: str, partition: int) -> str:
