@@ -46,6 +46,9 @@ class Outcome:
     record: dict[str, Any]  # the decision and its reservation's status, as committed (SPEC §13.3)
 
 
+Answer = Outcome | dict[str, Any] | None | BaseException
+
+
 @dataclass
 class _Request:
     command: Any  # AuthorizeCall, ReleaseCall, or a call id to read
@@ -60,8 +63,14 @@ class AuthorizationDesk:
         self._service: BillingService | None = None
         self.batches = self.conflicts = 0
 
-    def start(self) -> "AuthorizationDesk":
+    def open(self) -> "AuthorizationDesk":
+        """The desk's billing service, for a caller that decides batches itself (`decide`): the
+        process desk of `serve` runs them in its own process, without this desk's thread."""
         self._service = self._new_service()
+        return self
+
+    def start(self) -> "AuthorizationDesk":
+        self.open()
         self._thread.start()
         return self
 
@@ -69,6 +78,9 @@ class AuthorizationDesk:
         """Decide what is queued, then close the desk's application (its store connections)."""
         self._queue.put(None)
         self._thread.join()
+        self.close()
+
+    def close(self) -> None:
         self._service.app.close()
 
     def submit(self, command: commands.AuthorizeCall | commands.ReleaseCall) -> "Future[Outcome]":
@@ -90,7 +102,7 @@ class AuthorizationDesk:
             try:
                 first = self._queue.get(timeout=IDLE_FOLLOW_S)
             except queue.Empty:
-                self._follow()
+                self.follow()
                 continue
             batch = [first] if first is not None else []
             while first is not None and len(batch) < self.max_batch:
@@ -107,7 +119,8 @@ class AuthorizationDesk:
             if first is None:
                 return
 
-    def _follow(self) -> None:
+    def follow(self) -> None:
+        """With nothing to decide: catch up with what other writers stored."""
         try:
             self._service.follow_store()
         except PersistenceError as error:
@@ -115,13 +128,20 @@ class AuthorizationDesk:
             self._service.discard()
 
     def _decide(self, batch: list[_Request]) -> None:
+        for request, answer in zip(batch, self.decide([request.command for request in batch])):
+            _answer(request.future, answer)
+
+    def decide(self, batch: list[Any]) -> list[Answer]:
+        """Each command's answer, once the batch is committed: an `Outcome` (a read: the record or
+        None; a rejection: its `DomainError`). If the batch could not be committed, every answer is
+        the same exception (`StoreUnavailable`, or the bug's)."""
         service = self._service
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 service.follow_store()
-                service.look_up_authorizations(request.command.request.call_id for request in batch
-                                               if isinstance(request.command, commands.AuthorizeCall))
-                answers = [self._handle(service, request.command) for request in batch]
+                service.look_up_authorizations(command.request.call_id for command in batch
+                                               if isinstance(command, commands.AuthorizeCall))
+                answers = [self._handle(service, command) for command in batch]
                 service.flush()
             except IntegrityError:
                 self.conflicts += 1
@@ -129,22 +149,18 @@ class AuthorizationDesk:
                 continue
             except PersistenceError as error:
                 service.discard()
-                self._fail(batch, StoreUnavailable(f"{type(error).__name__}: {error}"))
-                return
+                return [StoreUnavailable(f"{type(error).__name__}: {error}")] * len(batch)
             except Exception as error:  # a bug: fail these requests, keep serving the next ones
                 log.exception("a batch of %d authorization requests failed", len(batch))
                 service.discard()
-                self._fail(batch, error)
-                return
+                return [error] * len(batch)
             self.batches += 1
-            for request, answer in zip(batch, answers):
-                _answer(request.future, answer)
-            return
-        self._fail(batch, StoreUnavailable(f"other writers changed these organizations {MAX_CONFLICT_RETRIES} "
-                                           "times in a row; try again"))
+            return answers
+        return [StoreUnavailable(f"other writers changed these organizations {MAX_CONFLICT_RETRIES} "
+                                 "times in a row; try again")] * len(batch)
 
     @staticmethod
-    def _handle(service: BillingService, command: Any) -> Outcome | dict[str, Any] | None | DomainError:
+    def _handle(service: BillingService, command: Any) -> Answer:
         """A rejection is an answer (an exception handed to the request), not a reason to redo the
         batch. Answers are plain values: the aggregates stay the desk thread's."""
         if isinstance(command, str):
@@ -155,11 +171,6 @@ class AuthorizationDesk:
             return error
         call_id = command.call_id if isinstance(command, commands.ReleaseCall) else command.request.call_id
         return Outcome(result, _record(service.authorization(call_id)))
-
-    @staticmethod
-    def _fail(batch: list[_Request], error: BaseException) -> None:
-        for request in batch:
-            _answer(request.future, error)
 
 
 def _answer(future: Future, answer: Any) -> None:

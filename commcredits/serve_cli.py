@@ -5,7 +5,6 @@ Exit status: 0 stopped; 1 a rule refused the step (an unknown organization or ke
 3 the store does not answer.
 """
 
-import gc
 import logging
 import sqlite3
 import sys
@@ -15,15 +14,20 @@ import psycopg
 import typer
 from eventsourcing.persistence import PersistenceError
 
+from application.authorization_desk import AuthorizationDesk, StoreUnavailable
 from application.future_guard import FutureGuard
 from application.reference_data import ReferenceDataError, load_catalog, load_rate_card
-from application.settings import SettingsError, future_tolerance_from_environment, store_from_environment
+from application.settings import SettingsError, StoreSettings, future_tolerance_from_environment, store_from_environment
 from commcredits.api_keys import OPERATOR, ORGANIZATION_ROLES, ApiKeys
+from commcredits.collector import tune_collector
 from commcredits.composition import authorization_desk, open_application
+from commcredits.desk_process import DeskProcess
 from commcredits.view_commands import EXIT_REJECTED, EXIT_STORE_UNAVAILABLE, EXIT_USAGE, fail
+from domain.catalog import Catalog
 from domain.codes import parse_identifier
 from domain.credit_account import CreditAccount
 from domain.errors import InvalidInput
+from domain.rates import RateCard
 from projections.view_database import ViewDatabase
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
@@ -52,28 +56,28 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = DEF
     except (SettingsError, ReferenceDataError) as error:
         fail(str(error), EXIT_USAGE)
     keys = _keys(store)
-    desk = authorization_desk(store, rate_card, loaded_catalog, guard).start()
+    try:
+        desk = _desk(store, (rates, rate_card), (catalog, loaded_catalog), guard).start()
+    except StoreUnavailable as error:
+        keys.close()
+        fail(str(error), EXIT_STORE_UNAVAILABLE)
     try:
         api = create_app(desk, keys)
-        _tune_collector()
+        tune_collector()
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         desk.stop()
         keys.close()
 
 
-# Young collections every 50,000 allocations instead of 700, a full one after 100 middle ones instead
-# of 10: full collections rescan every open reservation and cached account, and grew to 75 ms
-# pauses that were the p99 of a decision (82 of them in a 60 s benchmark; none with these figures,
-# bench/RESULTS.md). Reference counting frees almost everything; only cycles wait longer.
-COLLECTOR_THRESHOLDS = (50_000, 20, 100)
-
-
-def _tune_collector() -> None:
-    """What start-up loaded (phonenumbers' metadata, the catalogue, the accounts read so far) is
-    frozen out of collections, and collections come less often (see COLLECTOR_THRESHOLDS)."""
-    gc.freeze()
-    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+def _desk(store: StoreSettings, rates: tuple[str | None, RateCard], catalog: tuple[str | None, Catalog],
+          guard: FutureGuard) -> "DeskProcess | AuthorizationDesk":
+    """Decisions are made in a process of their own (`commcredits.desk_process`: the server and
+    the desk then use two cores; it reads the files again), but a store in memory can only be
+    shared within this process. `rates` and `catalog`: the file given (or None) and what it holds."""
+    if store.is_memory:
+        return authorization_desk(store, rates[1], catalog[1], guard)
+    return DeskProcess(store, rates[0], catalog[0], guard)
 
 
 @key_commands.command("create")

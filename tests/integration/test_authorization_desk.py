@@ -21,8 +21,7 @@ CALL = {"type": "call.authorize", "org": "contoso", "call_type": "user_out", "us
 
 def test_a_cancelled_request_is_committed_and_the_desk_serves_on(store):
     set_up(store, SETUP)
-    desk: AuthorizationDesk = authorization_desk(store, SPEC_RATES, load_catalog(None), FutureGuard())
-    desk._service = desk._new_service()  # driven on this thread, one batch at a time
+    desk: AuthorizationDesk = authorization_desk(store, SPEC_RATES, load_catalog(None), FutureGuard()).open()
     try:
         given_up: Future = Future()
         given_up.cancel()
@@ -35,4 +34,4 @@ def test_a_cancelled_request_is_committed_and_the_desk_serves_on(store):
         assert retry.result().result == commands.REPEATED
         assert retry.result().record["max_seconds"] == 600  # as decided while nobody waited
     finally:
-        desk._service.app.close()
+        desk.close()
