@@ -61,7 +61,7 @@ class AuthorizationDesk:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="authorization-desk", daemon=True)
         self._service: BillingService | None = None
-        self.batches = self.conflicts = 0
+        self.batches = self.decided = self.conflicts = 0  # for the operator's log line at stop
 
     def open(self) -> "AuthorizationDesk":
         """The desk's billing service, for a caller that decides batches itself (`decide`): the
@@ -155,6 +155,7 @@ class AuthorizationDesk:
                 service.discard()
                 return [error] * len(batch)
             self.batches += 1
+            self.decided += len(batch)
             return answers
         return [StoreUnavailable(f"other writers changed these organizations {MAX_CONFLICT_RETRIES} "
                                  "times in a row; try again")] * len(batch)

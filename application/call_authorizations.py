@@ -13,7 +13,7 @@ from datetime import datetime
 from application import commands
 from application.commands import APPLIED, REPEATED
 from application.existing_aggregates import existing_aggregates
-from domain.authorization import CallRequest, Decision, Funds, decide
+from domain.authorization import CallRequest, Decision, Funds, decide, decision_fields
 from domain.call_authorization import CallAuthorization
 from domain.credit_account import CreditAccount
 from domain.errors import UnknownAuthorization, UnknownUser
@@ -35,8 +35,9 @@ class CallAuthorizationSteps:
         if self.authorization(request.call_id) is not None:
             return REPEATED  # decided before, in this organization or another: the earlier decision stands
         decision = self._decide(request, caller, account, registry, now)
-        account.record_authorization(request, decision, month_key(now), now)
-        record = CallAuthorization.record(request, decision, now)
+        fields = decision_fields(request, decision, now)  # as both events carry it
+        account.record_authorization(request, fields, month_key(now))
+        record = CallAuthorization.record(request.org, fields)
         self._authorizations[request.call_id] = record
         self._changed(account, record)
         if decision.allowed:

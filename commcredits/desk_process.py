@@ -5,9 +5,10 @@ turns on one interpreter lock: under load `serve` kept one core busy and left th
 (bench/RESULTS.md). In a process of its own the desk decides and commits one batch while the
 server reads and answers the next requests, and the server stays responsive while a batch commits.
 
-The server checks each request (a line the SPEC rejects never reaches the desk) and sends it as one
-frame, JSON `[id, "authorize", CallRequest]`, `[id, "release", ReleaseCall]` or `[id, "read", call_id]`
-(the checked command's fields; the desk rebuilds the command without checking it again). The desk takes what has arrived (at most a batch), decides it as the
+The server checks each request (a line the SPEC rejects never reaches the desk) and sends those of
+one turn of its event loop as one frame, a JSON list of `[id, "authorize", CallRequest]`,
+`[id, "release", ReleaseCall]` or `[id, "read", call_id]` (the checked command's fields; the desk
+rebuilds the command without checking it again). The desk takes what has arrived (at most a batch), decides it as the
 in-process desk does (`AuthorizationDesk.decide`: commit, then answer), and answers with one frame:
 a list of `[id, "outcome", result, record]`, `[id, "record", record or null]`,
 `[id, "rejected", code, message]`, `[id, "unavailable", message]` or `[id, "failed", message]`.
@@ -17,6 +18,7 @@ their batch was committed, a retry with the same call id returns the decision, o
 new desk process starts.
 """
 
+import asyncio
 import itertools
 import logging
 import multiprocessing
@@ -69,7 +71,9 @@ class DeskProcess:
         self._arguments = (store, rates, catalog, future_guard)
         self._context = multiprocessing.get_context("spawn")  # no copy of the server's threads and connections
         self._lock = threading.Lock()  # one writer of the pipe at a time; a new desk is swapped in under it
-        self._waiting: dict[int, Future] = {}
+        self._waiting: dict[int, Future | asyncio.Future] = {}
+        self._outbox: list[tuple[list, asyncio.Future]] = []  # sent at the end of the loop's turn
+        self._flush_scheduled = False
         self._ids = itertools.count()
         self._stopping = False
         self.restarts = 0
@@ -112,21 +116,46 @@ class DeskProcess:
 
     # ----- the server's side -------------------------------------------------------------------
 
-    def _ask(self, kind: str, payload: Any) -> Future:
-        future: Future = Future()
-        request_id = next(self._ids)
-        frame = orjson.dumps([request_id, kind, payload])
+    def _ask(self, kind: str, payload: Any) -> "Future | asyncio.Future":
+        """On an event loop: an asyncio future, the request sent with the others of this turn of
+        the loop in one frame, and answered on the loop (no thread hand-off per request).
+        Elsewhere: a `concurrent.futures.Future`, sent at once."""
+        request = [next(self._ids), kind, payload]
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            future: Future = Future()
+            self._send([(request, future)])
+            return future
+        waiting = loop.create_future()
+        with self._lock:
+            self._outbox.append((request, waiting))
+            if self._flush_scheduled:
+                return waiting
+            self._flush_scheduled = True
+        loop.call_soon(self._flush_outbox)
+        return waiting
+
+    def _flush_outbox(self) -> None:
+        with self._lock:
+            pending, self._outbox, self._flush_scheduled = self._outbox, [], False
+        self._send(pending)
+
+    def _send(self, pending: list[tuple[list, Any]]) -> None:
+        frame = orjson.dumps([request for request, _ in pending])
         with self._lock:
             if self._connection is None:
-                future.set_exception(StoreUnavailable("the desk process is restarting; retry with the same call_id"))
-                return future
-            self._waiting[request_id] = future
-            try:
-                self._connection.send_bytes(frame)
-            except (OSError, ValueError) as error:  # the desk's process died; a new one is starting
-                del self._waiting[request_id]
-                future.set_exception(StoreUnavailable(f"the desk process does not answer ({error})"))
-        return future
+                error = StoreUnavailable("the desk process is restarting; retry with the same call_id")
+            else:
+                self._waiting.update((request[0], future) for request, future in pending)
+                try:
+                    self._connection.send_bytes(frame)
+                    return
+                except (OSError, ValueError) as failure:  # the desk's process died; a new one is starting
+                    for request, _ in pending:
+                        self._waiting.pop(request[0], None)
+                    error = StoreUnavailable(f"the desk process does not answer ({failure})")
+        _answer_all([(future, error) for _, future in pending])
 
     def _read_answers(self) -> None:
         connection = self._connection
@@ -140,10 +169,9 @@ class DeskProcess:
                 if connection is None:
                     return
                 continue
-            for answer in orjson.loads(frame):
-                future = self._waiting.pop(answer[0], None)
-                if future is not None:
-                    _settle(future, answer)
+            waiting = self._waiting
+            _answer_all([(future, _value_of(answer)) for answer in orjson.loads(frame)
+                         if (future := waiting.pop(answer[0], None)) is not None])
 
     def _replace_dead_desk(self) -> Connection | None:
         """Fail what waits for the dead desk, then start another (until one starts or we stop).
@@ -154,8 +182,8 @@ class DeskProcess:
             waiting, self._waiting = self._waiting, {}
             self._connection.close()
             self._connection = None
-        for future in waiting.values():
-            _set(future, StoreUnavailable("the desk process ended; retry with the same call_id"))
+        ended = StoreUnavailable("the desk process ended; retry with the same call_id")
+        _answer_all([(future, ended) for future in waiting.values()])
         while not self._stopping:
             try:
                 connection, process = self._spawn()
@@ -189,28 +217,51 @@ class DeskProcess:
         return ours, process
 
 
-def _settle(future: Future, answer: list) -> None:
+def _value_of(answer: list) -> Any:
+    """An answer frame's entry as the future's result or exception."""
     kind = answer[1]
     if kind == OUTCOME:
-        _set(future, Outcome(answer[2], answer[3]))
-    elif kind == RECORD:
-        _set(future, answer[2])
-    elif kind == REJECTED:
-        _set(future, Rejection(answer[2], answer[3]))
-    elif kind == UNAVAILABLE:
-        _set(future, StoreUnavailable(answer[2]))
-    else:
-        _set(future, RuntimeError(f"the desk failed: {answer[2]}"))
+        return Outcome(answer[2], answer[3])
+    if kind == RECORD:
+        return answer[2]
+    if kind == REJECTED:
+        return Rejection(answer[2], answer[3])
+    if kind == UNAVAILABLE:
+        return StoreUnavailable(answer[2])
+    return RuntimeError(f"the desk failed: {answer[2]}")
 
 
-def _set(future: Future, value: Any) -> None:
+def _answer_all(answers: list[tuple[Any, Any]]) -> None:
+    """Set each future's value: a thread's future at once, an event loop's on its loop (one
+    hand-off per loop and frame, not one per request)."""
+    on_loops: dict[asyncio.AbstractEventLoop, list] = {}
+    for future, value in answers:
+        if isinstance(future, asyncio.Future):
+            on_loops.setdefault(future.get_loop(), []).append((future, value))
+        else:
+            _set(future, value)
+    for loop, pairs in on_loops.items():
+        try:
+            loop.call_soon_threadsafe(_set_each, pairs)
+        except RuntimeError:  # that loop is closed: nobody waits there any more
+            pass
+
+
+def _set_each(pairs: list[tuple[Any, Any]]) -> None:
+    for future, value in pairs:
+        _set(future, value)
+
+
+def _set(future: "Future | asyncio.Future", value: Any) -> None:
     """A request that stopped waiting (its HTTP time-out cancelled the future) gets no answer."""
+    if future.done():
+        return
     try:
         if isinstance(value, BaseException):
             future.set_exception(value)
         else:
             future.set_result(value)
-    except InvalidStateError:
+    except (InvalidStateError, asyncio.InvalidStateError):  # cancelled meanwhile, on another thread
         pass
 
 
@@ -235,6 +286,8 @@ def run_desk(connection: Connection, store: StoreSettings, rates: str | None, ca
     except (EOFError, OSError):
         pass  # the server is gone: nobody waits for answers, and what was committed stays
     finally:
+        log.info("the desk answered %d requests in %d batches (%d batches decided again after another writer's "
+                 "change)", desk.decided, desk.batches, desk.conflicts)
         desk.close()
 
 
@@ -249,7 +302,7 @@ def _decide_what_arrived(desk: AuthorizationDesk, connection: Connection) -> boo
         if frame == STOP:
             more = False
             break
-        requests.append(orjson.loads(frame))
+        requests += orjson.loads(frame)  # the requests the server sent in one turn of its loop
         if not connection.poll():
             break
     if requests:

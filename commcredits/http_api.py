@@ -187,11 +187,11 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return document
 
 
-async def _wait(future: Future) -> Any:
+async def _wait(future: "Future | asyncio.Future") -> Any:
     """The desk's answer, awaited on the event loop (no thread per waiting request)."""
     try:
         async with asyncio.timeout(DECISION_TIMEOUT_S):  # no task of its own, unlike wait_for
-            return await asyncio.wrap_future(future)
+            return await (future if isinstance(future, asyncio.Future) else asyncio.wrap_future(future))
     except TimeoutError:
         raise ApiError("store_unavailable", "the decision was not committed in time; retry with the same call_id")
     except StoreUnavailable as error:

@@ -7,15 +7,16 @@ call is `unknown_authorization`, and a switch can read a decision back. Its id i
 the call id: two writers deciding the same call at once cannot both store it.
 """
 
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.authorization import CallRequest, Decision, decision_fields
 from domain.reservations import DENIED, ENDINGS, OPEN
 from domain.timestamps import decode_timestamp, format_timestamp
+
+ID_CACHE_SIZE = 16_384  # call ids of the calls in progress and recently decided
 
 
 class CallAuthorization(Aggregate):
@@ -40,13 +41,15 @@ class CallAuthorization(Aggregate):
         self.ended_at: str | None = None
 
     @staticmethod
+    @lru_cache(maxsize=ID_CACHE_SIZE)
     def create_id(call_id: str) -> UUID:
+        """Asked several times per decision (is it decided? store it; settle it): computed once."""
         return uuid5(NAMESPACE_URL, f"commcredits:call-authorization:{call_id}")
 
     @classmethod
-    def record(cls, request: CallRequest, decision: Decision, at: datetime) -> "CallAuthorization":
-        return cls._create(cls.Decided, id=cls.create_id(request.call_id), org=request.org,
-                           **decision_fields(request, decision, at))
+    def record(cls, org: str, decision: dict[str, Any]) -> "CallAuthorization":
+        """The decision (`decision_fields`) made in `org`."""
+        return cls._create(cls.Decided, id=cls.create_id(decision["call_id"]), org=org, **decision)
 
     def as_record(self) -> dict[str, Any]:
         """SPEC §13.3's record of the decision (instants cut to whole seconds), with its call id."""

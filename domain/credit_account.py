@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.authorization import ALLOWED, CallRequest, Decision, decision_fields
+from domain.authorization import ALLOWED, CallRequest
 from domain.auto_recharge import DISABLED, MAX_RECHARGES_PER_CALL, AutoRechargeSettings
 from domain.calls import Cdr
 from domain.commerce import NCE
@@ -89,13 +89,32 @@ class CreditAccount(Aggregate):
 
     @property
     def held_amount(self) -> Decimal:
-        return held_amount(self.reservations.values())
+        held = self.__dict__.get("held_total")
+        return held_amount(self.reservations.values()) if held is None else held
 
     def held_minutes(self, month: str, pool: str, *, at: datetime | None = None, settling: str | None = None) -> int:
         """Minutes open reservations hold on `pool` in `month`; with `at`, as they will be once that
         moment's expiry step has run and the reservation of `settling` is settled (SPEC §13.2)."""
+        if at is None:
+            by_pool = self.__dict__.get("held_pool_minutes")
+            if by_pool is not None:
+                return by_pool.get(_pool_month(pool, month), 0)
         open_ones = self.reservations.values() if at is None else still_open_at(self.reservations, at, settling)
         return held_minutes(open_ones, pool, month)
+
+    def _hold(self, reservation: Reservation, sign: int) -> None:
+        """Keep the totals of the open reservations as one opens (+1) or ends (-1): every decision
+        reads them, and summing the calls in progress for each made a decision's cost grow with
+        them. An account that has no totals yet (new, or restored from a snapshot older than
+        them) counts its open reservations once."""
+        total, by_pool = self.__dict__.get("held_total"), self.__dict__.get("held_pool_minutes")
+        if total is None or by_pool is None:
+            total, by_pool = held_amount(self.reservations.values()), {}
+            for held in self.reservations.values():
+                _add_minutes(by_pool, held, 1)
+        self.held_total = total + sign * reservation.held_amount
+        _add_minutes(by_pool, reservation, sign)
+        self.held_pool_minutes = by_pool
 
     def payment_method(self) -> PaymentMethod | None:
         return None if self.payment is None else payment_from_data(self.payment)
@@ -202,11 +221,10 @@ class CreditAccount(Aggregate):
         self._check_depleted(had_funds, at, cause=cdr.usage_id)
         self._recharge_if_below_trigger(at, gateway)
 
-    def record_authorization(self, request: CallRequest, decision: Decision, pool_month: str, at: datetime) -> None:
-        """A decision of SPEC §13.1 (allowed or denied); an allowed one opens a reservation."""
+    def record_authorization(self, request: CallRequest, decision: dict[str, Any], pool_month: str) -> None:
+        """A decision of SPEC §13.1 (allowed or denied; `decision_fields`); an allowed one opens a reservation."""
         self.trigger_event(self.CallAuthorized, user=request.user, kind=request.kind,
-                           requested_seconds=request.requested_seconds, pool_month=pool_month,
-                           **decision_fields(request, decision, at))
+                           requested_seconds=request.requested_seconds, pool_month=pool_month, **decision)
 
     def end_reservation(self, call_id: str, status: str, at: datetime, usage_id: str | None = None) -> None:
         assert call_id in self.reservations and status in ENDINGS, (call_id, status)
@@ -451,6 +469,7 @@ class CreditAccount(Aggregate):
             if self.decision == ALLOWED:
                 reservation = Reservation(self.call_id, self.pool, self.pool_month, self.held_minutes,
                                           to_money(self.held_amount), decode_timestamp(self.expires_at))
+                account._hold(reservation, 1)
                 account.reservations = {**account.reservations, self.call_id: reservation}
 
     class ReservationEnded(Aggregate.Event):
@@ -460,6 +479,7 @@ class CreditAccount(Aggregate):
         at: str
 
         def apply(self, account: "CreditAccount") -> None:
+            account._hold(account.reservations[self.call_id], -1)
             account.reservations = {call_id: reservation for call_id, reservation in account.reservations.items()
                                     if call_id != self.call_id}
 
@@ -474,3 +494,19 @@ class CreditAccount(Aggregate):
             self.charged += amount
         if lot.remaining == 0:
             self.open_lot_numbers.remove(lot_number)
+
+
+def _pool_month(pool: str, month: str) -> str:
+    return f"{month} {pool}"
+
+
+def _add_minutes(by_pool: dict[str, int], reservation: Reservation, sign: int) -> None:
+    """Held minutes by pool and month; a pool and month nothing holds any more is dropped."""
+    if reservation.pool is None or not reservation.held_minutes:
+        return
+    key = _pool_month(reservation.pool, reservation.pool_month)
+    minutes = by_pool.get(key, 0) + sign * reservation.held_minutes
+    if minutes:
+        by_pool[key] = minutes
+    else:
+        by_pool.pop(key, None)

@@ -3,6 +3,7 @@ does (decisions, repeats, reads, releases, rejections), decides what was sent be
 waiting requests as `store_unavailable` when its process dies and starts another, and says why
 when it cannot start (the store's reason, not a hang)."""
 
+import asyncio
 import os
 import signal
 import time
@@ -96,3 +97,17 @@ def test_a_store_it_cannot_open_stops_the_start_with_the_reason():
     unreachable = store_from_url(f"postgresql://postgres@127.0.0.1:{free_port()}/test")  # nothing listens there
     with pytest.raises(StoreUnavailable, match="the desk could not start on .*127.0.0.1"):
         DeskProcess(unreachable, RATES, None, FutureGuard()).start()
+
+
+def test_on_an_event_loop_a_turn_s_requests_go_together_and_are_answered_on_the_loop(desk):
+    async def ask() -> tuple[list, object]:
+        futures = [desk.submit(authorize(f"l{number}", requested_seconds=60)) for number in range(50)]
+        assert all(isinstance(future, asyncio.Future) for future in futures)
+        futures[0].cancel()  # its HTTP request timed out: the decision is still made and kept
+        outcomes = await asyncio.gather(*futures[1:])
+        return outcomes, await desk.read("l0")
+
+    outcomes, abandoned = asyncio.run(ask())
+    assert [outcome.record["call_id"] for outcome in outcomes] == [f"l{number}" for number in range(1, 50)]
+    assert {outcome.result for outcome in outcomes} == {commands.APPLIED}
+    assert abandoned["call_id"] == "l0" and abandoned["status"] == "open"

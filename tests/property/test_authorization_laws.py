@@ -7,6 +7,7 @@ The checks are `tests.authorization_history`'s, which the concurrency tests of `
 """
 
 from datetime import datetime, timedelta, timezone
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from application.settings import memory_store
 from domain.catalog import parse_catalog
 from domain.credit_account import CreditAccount
 from domain.money import format_money
+from domain.reservations import held_amount, held_minutes
 from tests.authorization_history import assert_every_decision_held_at_most_its_moments_p_and_f
 from tests.support import simulate_lines
 
@@ -90,3 +92,30 @@ def test_no_decision_holds_more_than_the_minutes_and_money_of_its_moment(lines):
     assert_every_decision_held_at_most_its_moments_p_and_f(app, "acme", CATALOG)
     account_id = CreditAccount.create_id("acme")
     assert report["organizations"]["acme"]["held"] == format_money(app.repository.get(account_id).held_amount)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(0, 40))
+def test_the_kept_totals_of_open_reservations_are_their_sums(lines, cut):
+    """At every version of the account, and for an account restored from a snapshot that has no
+    totals yet (taken before they were kept), the totals a decision reads are the sums of the open
+    reservations."""
+    app = BillingApplication(env=memory_store().env)
+    simulate_lines([orjson.dumps(line) for line in lines], app=app, catalog=CATALOG)
+    account_id = CreditAccount.create_id("acme")
+    last = app.repository.get(account_id).version
+    for version in range(1, last + 1):
+        assert_totals_are_sums(app.repository.get(account_id, version=version))
+    old = app.repository.get(account_id, version=max(1, last - cut))
+    vars(old).pop("held_total", None), vars(old).pop("held_pool_minutes", None)
+    assert_totals_are_sums(old)
+    for event in app.events.get(account_id, gt=old.version):
+        event.mutate(old)
+        assert_totals_are_sums(old)
+
+
+def assert_totals_are_sums(account: CreditAccount) -> None:
+    open_ones = list(account.reservations.values())
+    assert account.held_amount == held_amount(open_ones)
+    for month, pool in {(r.pool_month, r.pool) for r in open_ones if r.pool is not None} | {("2026-01", "DOMESTIC/US")}:
+        assert account.held_minutes(month, pool) == held_minutes(open_ones, pool, month)

@@ -174,6 +174,11 @@ def test_format_timestamp_is_whole_seconds_with_z():
     # a non-UTC datetime is written in UTC
     plus_one = timezone(timedelta(hours=1))
     assert format_timestamp(datetime(2026, 1, 1, 0, 30, tzinfo=plus_one)) == "2025-12-31T23:30:00Z"
+    # west of UTC across a leap day and a year end; fractions are cut, never rounded up
+    assert format_timestamp(datetime(2028, 2, 28, 23, 0, 0, 500000, tzinfo=timezone(timedelta(hours=-2)))) == \
+        "2028-02-29T01:00:00Z"
+    assert format_timestamp(datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-1)))) == \
+        "2027-01-01T00:59:59Z"
 
 
 def test_encode_decode_round_trip_keeps_microseconds():
@@ -242,6 +247,8 @@ def test_expiry_of_an_offset_input_is_computed_in_utc():
         (utc(2026, 1, 1, 0, 0, 0), "2026-01"),
         (utc(2028, 2, 29, 12), "2028-02"),
         (datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))), "2025-12"),  # UTC month
+        (datetime(2028, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5))), "2028-03"),  # leap day, west of UTC
+        (datetime(2026, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-4, minutes=-30))), "2027-01"),
     ],
 )
 def test_month_key(moment, key):
