@@ -8,7 +8,8 @@ answered. Segments alternate, `/healthz` then authorizations, `--runs` times, ea
 long; every authorization is a new call id of the next organization (round robin), allowed,
 committed before its answer. Reported: requests/s, p50/p99 latency (client side, send to last
 byte), the ratio of the authorization rate to the `/healthz` rate of the same run, medians of
-the runs, and the server's peak memory (VmHWM of its process).
+the runs, the CPU time the server and its desk process spent per request, and their peak
+memory (VmHWM of each process).
 
     python bench/authorize_throughput.py [--runs 3] [--seconds 10] [--clients 32] [--orgs 1000]
                                          [--database-url postgresql://postgres@127.0.0.1:5432/test]
@@ -110,13 +111,35 @@ def _switch_process(port: int, kind: str, seconds: float, clients: int, orgs: in
     out.send(asyncio.run(_switches(port, kind, seconds, clients, orgs, key, run)))
 
 
-def segment(port: int, kind: str, seconds: float, clients: int, orgs: int, key: str, run: int) -> dict:
+def segment(port: int, kind: str, seconds: float, clients: int, orgs: int, key: str, run: int,
+            server_pid: int | None = None) -> dict:
+    """One segment; with `server_pid`, also the CPU time the server and its desk process spent per
+    request (read from /proc before and after: the clock covers every request of the segment)."""
+    processes = [server_pid, *desk_processes(server_pid)] if server_pid else []
+    before = [cpu_seconds(pid) for pid in processes]
     receive, send = multiprocessing.Pipe(duplex=False)
     process = multiprocessing.Process(target=_switch_process, args=(port, kind, seconds, clients, orgs, key, run, send))
     process.start()
     result = receive.recv()
     process.join()
+    spent = [cpu_seconds(pid) - start for pid, start in zip(processes, before)]
+    if spent:
+        result["server_us"] = 1e6 * spent[0] / result["requests"]
+        result["desk_us"] = 1e6 * sum(spent[1:]) / result["requests"]
     return result
+
+
+def desk_processes(pid: int) -> list[int]:
+    """`serve`'s desk process (a child started by multiprocessing's spawn; not its resource tracker)."""
+    children = []
+    for tasks in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (tasks / "children").read_text().split()]
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def peak_memory_mib(pid: int) -> float:
@@ -157,14 +180,16 @@ def main() -> None:
         with ServeProcess(store, workdir / "serve") as server:
             segment(server.port, "authorize", 2.0, args.clients, args.orgs, key, -1)  # warm-up: accounts loaded
             for run in range(args.runs):
-                health = segment(server.port, "healthz", args.seconds, args.clients, args.orgs, key, run)
-                authorize = segment(server.port, "authorize", args.seconds, args.clients, args.orgs, key, run)
+                pid = server.process.pid
+                health = segment(server.port, "healthz", args.seconds, args.clients, args.orgs, key, run, pid)
+                authorize = segment(server.port, "authorize", args.seconds, args.clients, args.orgs, key, run, pid)
                 results.append((health, authorize))
                 for result in (health, authorize):
                     print(f"run {run + 1} {result['kind']:>9}: {result['rate']:7.0f}/s  p50 {result['p50_ms']:6.2f} ms  "
-                          f"p99 {result['p99_ms']:6.2f} ms  ({result['requests']} requests, {result['errors']} errors"
+                          f"p99 {result['p99_ms']:6.2f} ms  CPU per request: server {result['server_us']:4.0f} µs, "
+                          f"desk {result['desk_us']:4.0f} µs  ({result['requests']} requests, {result['errors']} errors"
                           + (f"; first: {result['first_error']}" if result['errors'] else "") + ")", flush=True)
-            memory = peak_memory_mib(server.process.pid)
+            memory = [peak_memory_mib(pid) for pid in [server.process.pid, *desk_processes(server.process.pid)]]
     finally:
         if schema:
             import psycopg
@@ -180,7 +205,9 @@ def main() -> None:
     print(f"  authorizations  {median(1, 'rate'):7.0f}/s  p50 {median(1, 'p50_ms'):.2f} ms  p99 {median(1, 'p99_ms'):.2f} ms")
     print(f"  ratio to /healthz (per run, then median): {statistics.median(ratios):.2f} "
           f"({', '.join(f'{ratio:.2f}' for ratio in ratios)})")
-    print(f"  server peak memory (VmHWM): {memory:.0f} MiB")
+    print(f"  CPU per request (medians): /healthz {median(0, 'server_us'):.0f} µs; authorization: server "
+          f"{median(1, 'server_us'):.0f} µs + desk {median(1, 'desk_us'):.0f} µs")
+    print(f"  peak memory (VmHWM): server {memory[0]:.0f} MiB" + "".join(f", desk {peak:.0f} MiB" for peak in memory[1:]))
 
 
 if __name__ == "__main__":
