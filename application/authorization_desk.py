@@ -14,6 +14,7 @@ what another already holds. A store that does not answer fails the batch's reque
 (`StoreUnavailable`) rather than leave them waiting.
 """
 
+import asyncio
 import logging
 import queue
 import threading
@@ -129,7 +130,7 @@ class AuthorizationDesk:
 
     def _decide(self, batch: list[_Request]) -> None:
         for request, answer in zip(batch, self.decide([request.command for request in batch])):
-            _answer(request.future, answer)
+            answer_future(request.future, answer)
 
     def decide(self, batch: list[Any]) -> list[Answer]:
         """Each command's answer, once the batch is committed: an `Outcome` (a read: the record or
@@ -174,15 +175,18 @@ class AuthorizationDesk:
         return Outcome(result, _record(service.authorization(call_id)))
 
 
-def _answer(future: Future, answer: Any) -> None:
+def answer_future(future: "Future | asyncio.Future", answer: Any) -> None:
     """A request that stopped waiting (its HTTP time-out cancelled the future) gets no answer; the
-    decision stays committed, and the switch's retry with the same call id reads it."""
+    decision stays committed, and the switch's retry with the same call id reads it. (The desk
+    process's answers go to event-loop futures as well.)"""
+    if future.done():
+        return
     try:
         if isinstance(answer, BaseException):
             future.set_exception(answer)
         else:
             future.set_result(answer)
-    except InvalidStateError:
+    except (InvalidStateError, asyncio.InvalidStateError):  # cancelled meanwhile, on another thread
         pass
 
 

@@ -8,9 +8,9 @@ server reads and answers the next requests, and the server stays responsive whil
 The server checks each request (a line the SPEC rejects never reaches the desk) and sends those of
 one turn of its event loop as one frame, a JSON list of `[id, "authorize", CallRequest]`,
 `[id, "release", ReleaseCall]` or `[id, "read", call_id]` (the checked command's fields; the desk
-rebuilds the command without checking it again). The desk takes what has arrived (at most a batch), decides it as the
-in-process desk does (`AuthorizationDesk.decide`: commit, then answer), and answers with one frame:
-a list of `[id, "outcome", result, record]`, `[id, "record", record or null]`,
+rebuilds the command without checking it again). The desk takes what has arrived (at most a
+batch), decides it as the in-process desk does (`AuthorizationDesk.decide`: commit, then
+answer), and answers with one frame: a list of `[id, "outcome", result, record]`, `[id, "record", record or null]`,
 `[id, "rejected", code, message]`, `[id, "unavailable", message]` or `[id, "failed", message]`.
 
 If the desk's process dies, the requests waiting for it fail as `store_unavailable` (whether or not
@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,7 +34,8 @@ from typing import Any
 import orjson
 
 from application import commands
-from application.authorization_desk import IDLE_FOLLOW_S, Answer, AuthorizationDesk, Outcome, StoreUnavailable
+from application.authorization_desk import (IDLE_FOLLOW_S, Answer, AuthorizationDesk, Outcome, StoreUnavailable,
+                                            answer_future)
 from application.future_guard import FutureGuard
 from application.reference_data import load_catalog, load_rate_card
 from application.settings import StoreSettings
@@ -63,7 +64,7 @@ class Rejection(DomainError):
 
 
 class DeskProcess:
-    """What `AuthorizationDesk` offers the HTTP API (`submit_line`, `read`, `start`, `stop`), decided
+    """What `AuthorizationDesk` offers the HTTP API (`submit`, `read`, `start`, `stop`), decided
     in a child process on the same store."""
 
     def __init__(self, store: StoreSettings, rates: str | None, catalog: str | None, future_guard: FutureGuard) -> None:
@@ -239,7 +240,7 @@ def _answer_all(answers: list[tuple[Any, Any]]) -> None:
         if isinstance(future, asyncio.Future):
             on_loops.setdefault(future.get_loop(), []).append((future, value))
         else:
-            _set(future, value)
+            answer_future(future, value)
     for loop, pairs in on_loops.items():
         try:
             loop.call_soon_threadsafe(_set_each, pairs)
@@ -249,20 +250,7 @@ def _answer_all(answers: list[tuple[Any, Any]]) -> None:
 
 def _set_each(pairs: list[tuple[Any, Any]]) -> None:
     for future, value in pairs:
-        _set(future, value)
-
-
-def _set(future: "Future | asyncio.Future", value: Any) -> None:
-    """A request that stopped waiting (its HTTP time-out cancelled the future) gets no answer."""
-    if future.done():
-        return
-    try:
-        if isinstance(value, BaseException):
-            future.set_exception(value)
-        else:
-            future.set_result(value)
-    except (InvalidStateError, asyncio.InvalidStateError):  # cancelled meanwhile, on another thread
-        pass
+        answer_future(future, value)
 
 
 # ----- the desk's process ----------------------------------------------------------------------
@@ -307,7 +295,8 @@ def _decide_what_arrived(desk: AuthorizationDesk, connection: Connection) -> boo
             break
     if requests:
         decided = desk.decide([_command(kind, payload) for _, kind, payload in requests])
-        connection.send_bytes(orjson.dumps([_encoded(request[0], answer) for request, answer in zip(requests, decided)]))
+        answers = [_encoded(request[0], answer) for request, answer in zip(requests, decided)]
+        connection.send_bytes(orjson.dumps(answers))
     return more
 
 

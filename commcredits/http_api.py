@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from fastapi import FastAPI, Request
@@ -24,11 +24,13 @@ from application import commands
 from application.authorization_desk import AuthorizationDesk, StoreUnavailable
 from application.inputs import command_from_document
 from commcredits.api_keys import ADMIN, OPERATOR, SWITCH, ApiKey, ApiKeys
-from commcredits.desk_process import DeskProcess
 from domain.authorization import MAX_REQUESTED_SECONDS
 from domain.calls import CALL_TYPES
 from domain.codes import MAX_IDENTIFIER_CHARS
 from domain.errors import DomainError, UnknownAuthorization, UnknownOrganization, shown
+
+if TYPE_CHECKING:
+    from commcredits.desk_process import DeskProcess
 
 log = logging.getLogger("commcredits.http")
 
@@ -101,7 +103,8 @@ class Health(BaseModel):
 ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)}
 
 
-def create_app(desk: "AuthorizationDesk | DeskProcess", keys: ApiKeys, now: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(desk: "AuthorizationDesk | DeskProcess", keys: ApiKeys,
+               now: Callable[[], datetime] | None = None) -> FastAPI:
     clock = now or (lambda: datetime.now(timezone.utc))
     app = FastAPI(title="commcredits", version="1", description=__doc__)
     _install_error_handlers(app)
