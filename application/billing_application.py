@@ -13,11 +13,13 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoder,
 )
+from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from application.schema_lock import schema_setup_lock
 from application.sealed_recorders import SealedPostgresProcessRecorder, SealedSQLiteProcessRecorder
 from application.transcoder import OrjsonTranscoder
+from application.usage_claims import ClaimingPOPOProcessRecorder
 from domain.credit_account import CreditAccount
 from domain.licence_registry import LicenceRegistry
 
@@ -46,12 +48,14 @@ class BillingApplication(Application):
         """A recorder with a tracking table: a consumer's position in its input (a Kafka
         partition's offset, the relay's last published event) is written in the same transaction
         as the events it caused, and a position can be recorded only once. On SQLite and
-        PostgreSQL it seals every event it stores (`application.sealed_recorders`).
+        PostgreSQL it seals every event it stores (`application.sealed_recorders`). Every
+        recorder keeps the usage ids of rated CDRs (`application.usage_claims`).
 
         Its tables and the snapshots' are set up while this process holds the store's set-up
         lock (`application.schema_lock`): processes starting together take turns."""
         with schema_setup_lock(self.factory):
-            recorder = self.factory.process_recorder()
+            recorder = ClaimingPOPOProcessRecorder() if isinstance(self.factory, POPOFactory) else \
+                self.factory.process_recorder()
             self._snapshot_recorder = _snapshot_recorder(self.factory)
         return recorder
 

@@ -1,7 +1,8 @@
 """Which of many aggregates exist, in one round trip to the store.
 
-The consumer asks it once per batch for the usage claims of the batch's CDRs. Asking once per
-CDR (eventsourcing's `select_events`) was a third of the consumer's time on PostgreSQL. The SQL
+The authorization desk asks it once per batch for the decisions of the batch's call ids. Asking
+once per request (eventsourcing's `select_events`) was, for the CDR consumer's usage claims
+before they moved to a table of their own, a third of its time on PostgreSQL. The SQL
 reads the recorder's own events table through its own connection pool; only the table name and
 the id encoding are the library's, and both are taken from the recorder, not assumed.
 """

@@ -8,7 +8,8 @@ last `position`, with its `entries` and its `seal`). Storing events then also:
    so no other writer can append in between;
 2. hashes the new events (one SHA-256 each), chains the batch's seal from the last one and
    inserts that one row;
-all in the transaction of the events (and of the consumer's position, when one is recorded):
+all in the transaction of the events (and of the consumer's position and the usage ids claimed,
+when a save has them: `application.usage_claims`):
 an event is never stored without its seal, nor a seal without its events. One row per
 transaction keeps the write path cheap: a 4,000-event save adds one insert, not 4,000.
 
@@ -28,6 +29,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+from application import usage_claims
 from application.seal_chain import GENESIS_SEAL, StoredRecord, batch_entries, batch_seal, field_bytes, stored_entries
 
 READ_PAGE_SIZE = 1000  # events per read (and per seal, when an old store is sealed)
@@ -46,6 +48,7 @@ class SealedSQLiteProcessRecorder(SQLiteProcessRecorder):
             c.execute(f"CREATE TABLE {self.seals_table_name} "
                       "(position INTEGER PRIMARY KEY, entries BLOB NOT NULL, seal BLOB NOT NULL)")
             self._seal_existing(c)
+        usage_claims.create_sqlite_table(c, self.events_table_name)
 
     def _seal_existing(self, c: SQLiteCursor) -> None:
         after = 0
@@ -58,7 +61,11 @@ class SealedSQLiteProcessRecorder(SQLiteProcessRecorder):
         positions = super()._insert_events(c, stored_events, **kwargs)
         if stored_events:
             self._write_seal(c, max(positions), stored_entries(positions, stored_events))
+        usage_claims.insert_sqlite(c, self.events_table_name, usage_claims.claims_of(kwargs))
         return positions
+
+    def claimed_usage_ids(self, usage_ids: Sequence[str]) -> set[str]:
+        return usage_claims.select_sqlite(self.datastore, self.events_table_name, usage_ids)
 
     def _write_seal(self, c: SQLiteCursor, position: int, entries: bytes) -> None:
         """Chain the batch of `entries`, whose last event is at `position`, to the last seal."""
@@ -118,6 +125,7 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
             curs.execute(SQL("ALTER TABLE {} ALTER COLUMN entries SET STORAGE EXTERNAL").format(self._seals))
             self._lock_table(curs)  # nothing is appended while the existing events are sealed
             self._seal_existing(curs)
+        usage_claims.create_postgres_table(curs, self.datastore.schema, self.events_table_name)
 
     def _seal_existing(self, curs: Any) -> None:
         after = 0
@@ -130,6 +138,8 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)  # the tracking record, if any
+            usage_claims.insert_postgres(curs, self.datastore.schema, self.events_table_name,
+                                         usage_claims.claims_of(kwargs))
             if not stored_events:
                 return None
             self._insert_stored_events(curs, stored_events)  # lock the table, NOTIFY, insert returning the ids
@@ -144,6 +154,9 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
         curs.execute(SQL("INSERT INTO {} (position, entries, seal) VALUES (%s, %b, %b)").format(self._seals),
                      (position, entries, batch_seal(bytes(last["seal"]) if last else GENESIS_SEAL, entries)),
                      prepare=True)
+
+    def claimed_usage_ids(self, usage_ids: Sequence[str]) -> set[str]:
+        return usage_claims.select_postgres(self.datastore, self.events_table_name, usage_ids)
 
     def _read_records(self, curs: Any, after: int, limit: int, up_to: int | None = None) -> list[StoredRecord]:
         curs.execute(SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "

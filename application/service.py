@@ -37,7 +37,6 @@ from domain.rates import RateCard
 from domain.rating import Billing, plan_call
 from domain.reservations import SETTLED
 from domain.timestamps import decode_timestamp
-from domain.usage_claim import UsageClaim
 
 ORGANIZATION_PAGE_SIZE = 1000
 # What other writers (the admin CLI, an instance that owned a partition before us) change and a
@@ -95,7 +94,7 @@ class BillingService(CallAuthorizationSteps):
         input position `tracking`, when the caller consumes a log)."""
         self._persist_clock()
         if self._unsaved or tracking is not None:
-            self.app.save(*self._unsaved.values(), tracking=tracking)
+            self.app.save(*self._unsaved.values(), tracking=tracking, usage_claims=self._usage_ids.unsaved)
             self._unsaved.clear()
         self._usage_ids.saved()
         self._authorizations.clear()
@@ -247,8 +246,8 @@ class BillingService(CallAuthorizationSteps):
         if settling is not None:
             self._end_reservation(account, settling, SETTLED, at, cdr.usage_id)
         account.rate_call(cdr, caller.usage_location if caller else None, plan, at, self.gateway)
-        self._usage_ids.claim(cdr.usage_id)
-        self._changed(account, UsageClaim.claim(cdr.usage_id, cdr.org))
+        self._usage_ids.claim(cdr.usage_id, cdr.org)
+        self._changed(account)
         return APPLIED
 
     # ----- queries -----------------------------------------------------------------------------

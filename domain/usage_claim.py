@@ -1,8 +1,8 @@
-"""A rated CDR's `usage_id`, claimed once for ever (SPEC §10).
+"""A rated CDR's `usage_id`, as stores written by earlier versions claimed it: no longer written.
 
-The claim's id is derived from the usage id, and the event store refuses a second version 1 of
-the same aggregate: saved in the same transaction as the `CallRated` event, it makes double
-charging impossible even for two processes racing on the same CDR, and it survives restarts.
+Those stores hold one `UsageClaimed` event per rated CDR; the class stays so that their history
+can be read (the relay, the projections and the audit decode every stored event), and the usage
+claims table of such a store is filled from them when it is created.
 """
 
 from uuid import NAMESPACE_URL, UUID, uuid5

@@ -1,4 +1,4 @@
-"""One round trip tells which of a batch's usage ids the store has rated, on every store."""
+"""One round trip tells which of many aggregates exist, on every store."""
 
 from uuid import uuid4
 
@@ -7,12 +7,8 @@ from eventsourcing.persistence import PersistenceError
 
 from application.billing_application import BillingApplication
 from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT, existing_aggregates
-from application.reference_data import load_catalog
-from application.service import BillingService
 from application.settings import memory_store
-from domain.payments import SimulatedGateway
 from domain.usage_claim import UsageClaim
-from tests.support import SPEC_RATES
 
 
 def claims_stored(app: BillingApplication, usage_ids: list[str]) -> None:
@@ -35,18 +31,6 @@ def test_it_works_on_the_memory_store_too():
     claims_stored(app, ["a", "b"])
     asked = [UsageClaim.create_id("a"), UsageClaim.create_id("zz")]
     assert existing_aggregates(app.recorder, asked) == {UsageClaim.create_id("a")}
-
-
-def test_the_services_batch_look_up_agrees_with_asking_one_by_one(open_app):
-    claims_stored(open_app(), ["rated-1", "rated-2"])
-    service = BillingService(open_app(), SPEC_RATES, load_catalog(None), SimulatedGateway())
-    asked = ["rated-1", "new-1", "rated-2", "new-2", "new-1"]
-    one_by_one = [service.is_rated(usage_id) for usage_id in asked]
-    service.look_up_usage_ids(asked)
-    assert [service.is_rated(usage_id) for usage_id in asked] == one_by_one == [True, False, True, False, False]
-    claims_stored(open_app(), ["new-1"])  # another writer claims it after our look-up
-    service.flush()  # a batch ends: what was learnt is forgotten
-    assert service.is_rated("new-1")
 
 
 def test_a_failing_store_raises_the_librarys_persistence_error(open_app, monkeypatch):
