@@ -4,8 +4,9 @@ The store answers (its usage claims table, `application.usage_claims`); this cac
 what it answered for the batch in hand and what the batch itself claimed, and hands the batch's
 claims to the save that stores its events. It holds until the next flush or discard, so a
 long-running engine keeps no growing set: a claim another writer stores meanwhile makes our save
-conflict, never doubles a charge. A store known to be new (simulate) has nothing to ask: every id
-claimed is kept instead.
+conflict, never doubles a charge. A store known to be new (simulate) has nothing to ask until our
+first save stored claims in it; from then on it is asked like any other, so `simulate` keeps no set
+that grows with its input either.
 """
 
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ class RatedUsageIds:
     def is_rated(self, usage_id: str) -> bool:
         if usage_id in self._claimed:
             return True
-        if self.store_is_new or usage_id in self._unclaimed:
+        if self.store_is_new or usage_id in self._unclaimed:  # nothing stored yet, or asked already
             return False
         return bool(self._recorder.claimed_usage_ids([usage_id]))
 
@@ -47,11 +48,12 @@ class RatedUsageIds:
             (self._claimed if usage_id in found else self._unclaimed).add(usage_id)
 
     def saved(self) -> None:
-        """The claims are stored: the store answers from now on (unless it is known to be new)."""
+        """The claims are stored: the store answers from now on."""
         self._unclaimed.clear()
+        self._claimed.clear()
+        if self._unsaved:
+            self.store_is_new = False
         self._unsaved.clear()
-        if not self.store_is_new:
-            self._claimed.clear()
 
     def forget(self) -> None:
         self._claimed.clear()

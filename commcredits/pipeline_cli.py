@@ -18,6 +18,7 @@ from application.settings import (
     private_data_dir,
     store_from_environment,
 )
+from commcredits.collector import tune_collector
 from commcredits.live_pipeline import ALERTS, ALL_ROLES, CONSUMER, RELAY, LivePipeline, PipelineConfig
 from consumers.alerts.settings import alert_settings_from_environment
 from messaging.topics import bootstrap_servers_from_environment, topics_from_environment
@@ -125,6 +126,7 @@ def run(
         signal.signal(signal_number, lambda *_: pipeline.stop_requested.set())
     try:
         pipeline.start()
+        tune_collector()  # after start-up: what it loaded is frozen out of collections
         if pipeline.broker is not None:
             typer.echo(f"embedded broker at {pipeline.broker.bootstrap_servers} (publish CDRs there: "
                        f"KAFKA_BOOTSTRAP_SERVERS={pipeline.broker.bootstrap_servers})", err=True)

@@ -51,29 +51,61 @@ class Simulation:
         self.log = RunLog()
 
     def run(self, lines: Iterable[bytes | OverlongLine], first_line_number: int = 1) -> None:
-        for number, raw in enumerate(lines, start=first_line_number):
-            self.log.lines += 1
-            self.apply_line(number, raw)
-            if self.service.pending_aggregates >= FLUSH_EVERY_LINES or number % FLUSH_EVERY_LINES == 0:
-                self.service.flush()
+        """Lines are read and decoded a chunk (up to the next flush) at a time, so that the chunk's
+        usage ids are looked up in the store together (`BillingService.look_up_usage_ids`)."""
+        for chunk in _chunks(enumerate(lines, start=first_line_number)):
+            decoded = [(number, _decoded(raw)) for number, raw in chunk]
+            self.service.look_up_usage_ids(document["usage_id"] for _, document in decoded
+                                           if isinstance(document, dict) and isinstance(document.get("usage_id"), str)
+                                           and document.get("type") == "cdr")
+            for number, document in decoded:
+                self.log.lines += 1
+                self._apply(number, document)
+                if self.service.pending_aggregates >= FLUSH_EVERY_LINES or number % FLUSH_EVERY_LINES == 0:
+                    self.service.flush()
         self.service.flush()
 
     def apply_line(self, number: int, raw: bytes | OverlongLine) -> None:
-        if isinstance(raw, OverlongLine):
-            self.log.rejected.append((number, InvalidInput.code))  # not read, so not known to be a CDR
+        self._apply(number, _decoded(raw))
+
+    def _apply(self, number: int, document: "dict[str, Any] | DomainError | None") -> None:
+        """`document`: the line's JSON object, the rejection of a line that is not one, or None (a blank line)."""
+        if document is None:
             return
-        if not raw.strip():
+        if isinstance(document, DomainError):
+            self.log.rejected.append((number, document.code))  # not read, so not known to be a CDR
             return
-        is_cdr = False
+        is_cdr = document.get("type") == "cdr"
         try:
-            document = decode_json_object(raw)
-            is_cdr = document.get("type") == "cdr"
             outcome = self.service.handle(command_from_document(document))
         except DomainError as error:
             self.log.rejected.append((number, error.code))
             self.log.rejected_cdrs += is_cdr
             return
         self.log.duplicates += outcome == DUPLICATE
+
+
+def _decoded(raw: bytes | OverlongLine) -> "dict[str, Any] | DomainError | None":
+    if isinstance(raw, OverlongLine):
+        return InvalidInput("the line is too long")
+    if not raw.strip():
+        return None
+    try:
+        return decode_json_object(raw)
+    except DomainError as rejection:
+        return rejection
+
+
+def _chunks(numbered: Iterable[tuple[int, Any]]) -> Iterable[list[tuple[int, Any]]]:
+    """Consecutive lines, each chunk ending at a line number that is a multiple of FLUSH_EVERY_LINES."""
+    chunk: list[tuple[int, Any]] = []
+    for number, raw in numbered:
+        chunk.append((number, raw))
+        if number % FLUSH_EVERY_LINES == 0:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def write_report(app: BillingApplication, log: RunLog, out: IO[bytes]) -> None:

@@ -75,6 +75,9 @@ class ConsumerStats:
     batches: int = 0
     redone_batches: int = 0
     dead_letter_codes: Counter = field(default_factory=Counter)
+    # Where the time goes, by stage (poll, follow, decode, rate, dead letters, save): seconds in all
+    # batches, redone ones included, read by `bench/pipeline_throughput.py` and the status line.
+    seconds: Counter = field(default_factory=Counter)
 
     @property
     def handled(self) -> int:
@@ -194,7 +197,9 @@ class CdrConsumer:
             service.discard()
 
     def poll_once(self) -> int:
+        started = time.perf_counter()
         polled = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_records)
+        self.stats.seconds["poll"] += time.perf_counter() - started
         self._rejoin_if_stuck()
         self._reposition_recreated_topics()
         self._rewind_past_the_end()
@@ -307,10 +312,19 @@ class CdrConsumer:
         try:
             if self._rewound_to_gap(rater, partition, messages[0].offset):
                 return
+            seconds, started = self.stats.seconds, time.perf_counter()
             rater.service.follow_store()
+            followed = time.perf_counter()
             outcome = rater.rate_batch(messages)
+            rated = time.perf_counter()
             self._send_dead_letters(outcome.dead_letters, rater.service.app.env)
+            sent = time.perf_counter()
             rater.commit(outcome, partition.topic, partition.partition)
+            seconds["follow"] += followed - started
+            seconds["decode"] += outcome.decode_seconds
+            seconds["rate"] += rated - followed - outcome.decode_seconds
+            seconds["dead letters"] += sent - rated
+            seconds["save"] += time.perf_counter() - sent
         except (IntegrityError, PersistenceError, KafkaError) as error:
             self._redo_later(rater.service, partition, messages[0].offset, error)
             return

@@ -81,6 +81,7 @@ def test_input_from_stdin(tmp_path):
 
 def _peak_memory_of_simulating(cdrs: int, tmp_path) -> int:
     source = io.BytesIO(b"\n".join(as_lines(generate(organizations=2, users=20, cdrs=cdrs, seed=3))))
+    tmp_path.mkdir(exist_ok=True)
     store = sqlite_store(tmp_path / f"events-{cdrs}.sqlite")
     rate_card, catalog = load_rate_card(None), load_catalog(None)
     tracemalloc.start()
@@ -93,9 +94,12 @@ def _peak_memory_of_simulating(cdrs: int, tmp_path) -> int:
 
 def test_memory_does_not_grow_with_input_length(tmp_path, monkeypatch):
     """Four times the CDRs must not need anywhere near four times the memory: call results are
-    spooled to disk and events live in the store, not in the process."""
+    spooled to disk and events live in the store, not in the process. Parsed phone numbers are
+    cached, up to a fixed bound (`domain.phone`) that these inputs do not reach: the cache is
+    filled with their numbers first, so that it does not count as growth."""
     monkeypatch.setattr(simulate_module, "SPOOL_IN_MEMORY_BYTES", 64 * 1024)
     monkeypatch.setattr(simulate_module, "FLUSH_EVERY_LINES", 200)
+    _peak_memory_of_simulating(6000, tmp_path / "warm-up")
     small = _peak_memory_of_simulating(1500, tmp_path)
     large = _peak_memory_of_simulating(6000, tmp_path)
     assert large < small * 1.6, (small, large)
