@@ -135,10 +135,10 @@ def consume(store: StoreSettings, bootstrap: str, topics: Topics, expected: int,
         polled_at, cpu_at = time.perf_counter(), time.process_time()
         if consumer.poll_once() and started is None:
             started, cpu_started = polled_at, cpu_at
-            consumer.stats.seconds.clear()  # the stages from the same poll on
+            stage_seconds(consumer).clear()  # the stages from the same poll on
             commits.clear()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    seconds = consumer.stats.seconds
+    seconds = stage_seconds(consumer)
     seconds["save"] -= commits["commit"]
     seconds["commit"] = commits["commit"]
     results.put({"rate": expected / elapsed, "cpu_us": cpu / expected * 1e6, "vm_hwm_mib": vm_hwm_mib(),
@@ -146,6 +146,11 @@ def consume(store: StoreSettings, bootstrap: str, topics: Topics, expected: int,
                  "redone": consumer.stats.redone_batches})
     consumer.close()
     app.close()
+
+
+def stage_seconds(consumer: CdrConsumer) -> Counter:
+    """The consumer's seconds by stage (empty for a version before it kept them: an A/B run)."""
+    return getattr(consumer.stats, "seconds", Counter())
 
 
 def end_to_end(store: StoreSettings, bootstrap: str, topics: Topics, expected: int) -> dict:
