@@ -114,6 +114,11 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
         self.check_identifier_length(self.seals_table_name)
         self._seals = Identifier(datastore.schema, self.seals_table_name)
         self._events = Identifier(datastore.schema, events_table_name)
+        id_type = SQL("uuid" if datastore.originator_id_type == "uuid" else "text")
+        self._insert_columns = SQL(
+            "INSERT INTO {} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+        ).format(self._events, id_type)
 
     def _create_table(self, curs: Any) -> None:
         super()._create_table(curs)
@@ -146,6 +151,18 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
             positions = [row["notification_id"] for row in curs.fetchall()]
             self._write_seal(curs, max(positions), stored_entries(positions, stored_events))
             return positions
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """eventsourcing's statements (lock the table, NOTIFY, insert returning the ids in order),
+        with the events sent as four column arrays in binary rather than one array of a composite
+        type: psycopg adapts the composite values one by one in Python, the columns in C. On
+        PostgreSQL that was two thirds of the time of a consumer's save."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._insert_columns, ([event.originator_id for event in stored_events],
+                                            [event.originator_version for event in stored_events],
+                                            [event.topic for event in stored_events],
+                                            [event.state for event in stored_events]), prepare=True)
 
     def _write_seal(self, curs: Any, position: int, entries: bytes) -> None:
         """Chain the batch of `entries`, whose last event is at `position`, to the last seal."""
