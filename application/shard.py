@@ -9,10 +9,12 @@ the topic gained partitions, say) is still exact, because every save is checked 
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kafka.partitioner.default import murmur2
 
 
+@lru_cache(maxsize=65536)  # keys are organization ids: the relay asks for each event
 def partition_for_key(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java and kafka-python alike) chooses for `key`."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
