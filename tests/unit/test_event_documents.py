@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from application.billing_application import BillingApplication
-from application.event_documents import encoded_event, event_type
+from application.event_documents import encoded_event, event_document, event_type
 from application.reference_data import load_catalog
 from application.settings import memory_store
 from application.transcoder import OrjsonTranscoder
@@ -41,6 +41,8 @@ def test_every_event_of_a_generated_month_is_written_as_through_a_datetime():
     for notification in notifications:
         assert encoded_event(notification, app.mapper.transcoder)[2] == through_a_datetime(
             notification, app.mapper.transcoder)
+        assert event_document(notification, app.mapper.transcoder) == orjson.loads(
+            through_a_datetime(notification, app.mapper.transcoder))
 
 
 @pytest.mark.parametrize("moment", [
@@ -55,3 +57,4 @@ def test_timestamps_are_written_as_through_a_datetime(moment):
     state = transcoder.encode({"timestamp": moment, "amount": "1.5000", "org": "contoso", "$note": None})
     notification = Notification(id=7, originator_id=uuid4(), originator_version=2, topic=TOPIC, state=state)
     assert encoded_event(notification, transcoder)[2] == through_a_datetime(notification, transcoder)
+    assert event_document(notification, transcoder) == orjson.loads(through_a_datetime(notification, transcoder))
