@@ -43,10 +43,14 @@ def format_timestamp(moment: datetime) -> str:
 
 def encode_timestamp(moment: datetime) -> str:
     """The exact form kept in events: like `format_timestamp`, plus microseconds when present."""
-    if moment.utcoffset():
+    offset = moment.utcoffset()
+    if offset is None:
+        return moment.isoformat() + "Z"
+    if offset:
         moment = moment.astimezone(timezone.utc)
-    # isoformat() is several times faster than strftime(), and this is on every event's path.
-    return moment.replace(tzinfo=None).isoformat() + "Z"
+    # isoformat() is several times faster than strftime(), and this is on every event's path (a
+    # rated call encodes three or four): its "+00:00" is cut rather than a naive copy made.
+    return moment.isoformat()[:-6] + "Z"
 
 
 def decode_timestamp(text: str) -> datetime:

@@ -193,6 +193,16 @@ def test_encode_decode_round_trip_keeps_microseconds():
 def test_encode_normalises_offset_to_utc():
     plus_one = timezone(timedelta(hours=1))
     assert encode_timestamp(datetime(2026, 1, 1, 0, 30, tzinfo=plus_one)) == "2025-12-31T23:30:00Z"
+    odd = timezone(timedelta(hours=-9, minutes=-30, seconds=-15))  # an offset with seconds
+    assert encode_timestamp(datetime(2024, 2, 29, 14, 29, 45, 7, tzinfo=odd)) == "2024-03-01T00:00:00.000007Z"  # past the leap day
+
+
+def test_encode_of_a_zone_at_zero_offset_and_of_a_naive_time():
+    from zoneinfo import ZoneInfo
+    london = ZoneInfo("Europe/London")
+    assert encode_timestamp(datetime(2026, 12, 31, 23, 59, 59, tzinfo=london)) == "2026-12-31T23:59:59Z"  # GMT
+    assert encode_timestamp(datetime(2026, 7, 1, 0, 0, 0, 500000, tzinfo=london)) == "2026-06-30T23:00:00.500000Z"
+    assert encode_timestamp(datetime(2026, 1, 1, 8, 0)) == "2026-01-01T08:00:00Z"  # naive: taken as UTC
 
 
 # ----- calendar months (§7: expiry 12 calendar months later, same time of day) ------------------
