@@ -133,7 +133,7 @@ class LivePipeline:
         if self.consumer is not None:
             stats = self.consumer.stats
             parts.append(f"rated {stats.rated}, duplicates {stats.duplicates}, dead letters {stats.dead_letters}, "
-                         f"redone batches {stats.redone_batches}")
+                         f"redone batches {stats.redone_batches} ({stats.stage_summary()})")
         if self.relay is not None:
             parts.append(f"events relayed {self.relay.stats.published} (position {self.relay.position})")
         if self.alerts is not None:

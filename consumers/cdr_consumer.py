@@ -84,6 +84,14 @@ class ConsumerStats:
         """Messages rated, acknowledged as duplicates or parked: all that left the topic for good."""
         return self.rated + self.duplicates + self.dead_letters
 
+    def stage_summary(self) -> str:
+        """µs per handled message by stage, for the status line: where a slow consumer's time goes."""
+        if not self.handled:
+            return "µs per CDR: none handled yet"
+        stages = ", ".join(f"{stage} {seconds / self.handled * 1e6:.0f}" for stage, seconds in self.seconds.items()
+                           if stage != "poll")  # a poll's time includes waiting for messages
+        return f"µs per CDR: {stages}"
+
     def add(self, outcome: BatchOutcome) -> None:
         self.rated += outcome.rated
         self.duplicates += outcome.duplicates

@@ -101,9 +101,12 @@ def test_the_spec_examples_through_kafka_give_simulates_balances_and_calls(examp
     try:
         pipeline.feed((SPEC_EXAMPLES / f"{example}.jsonl").read_bytes().splitlines())
         report = pipeline.report()
+        stats = pipeline.consumer.stats
     finally:
         pipeline.close()
-    assert report["organizations"] == expected["organizations"]
+    assert {"poll", "follow", "decode", "rate", "dead letters", "save"} <= stats.seconds.keys()
+    assert all(stats.seconds[stage] > 0 for stage in ("decode", "rate", "save"))  # where the time goes, by stage
+    assert stats.stage_summary().startswith("µs per CDR: follow ")
     assert report["calls"] == expected["calls"]
     assert report["counts"] == expected["counts"]
 
