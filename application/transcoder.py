@@ -121,11 +121,16 @@ def _is_plain_event(obj: Any) -> bool:
     """True when the only datetime is the top-level `timestamp` and no value needs a tag."""
     if not isinstance(obj, dict) or not isinstance(obj.get("timestamp"), datetime):
         return False
-    return all(isinstance(value, _PLAIN_SCALARS) or (isinstance(value, (list, dict)) and _is_plain(value))
-               for key, value in obj.items() if key != "timestamp")
+    for key, value in obj.items():  # a loop, not all(...): this runs for every event stored
+        if type(value) in _EXACT_PLAIN_TYPES or key == "timestamp":
+            continue
+        if not (isinstance(value, _PLAIN_SCALARS) or (isinstance(value, (list, dict)) and _is_plain(value))):
+            return False
+    return True
 
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
+_EXACT_PLAIN_TYPES = frozenset(_PLAIN_SCALARS)  # the common case, decided by one set look-up
 
 
 def _is_plain(value: Any) -> bool:
