@@ -21,10 +21,10 @@ from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
+from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT
 from domain.usage_claim import UsageClaim
 
 USAGE_CLAIMS = "usage_claims"  # the keyword of `insert_events` that carries a save's claims
-SQLITE_IDS_PER_STATEMENT = 500  # below SQLite's bound-parameter limit on every build
 _CLAIMED_TOPIC = get_topic(UsageClaim.UsageClaimed)
 
 Claims = Sequence[tuple[str, str]]  # (usage_id, org)

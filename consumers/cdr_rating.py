@@ -50,7 +50,6 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     last_offset: int | None = None
     decode_seconds: float = 0.0  # decoding and validating the messages
-    rate_seconds: float = 0.0  # rating them through the billing service (no store writes)
 
     @property
     def handled(self) -> int:
@@ -118,8 +117,7 @@ class CdrRater:
         started = time.perf_counter()
         decoded = {index: _decoded(index, message) for index, message in enumerate(messages)
                    if index not in parked and (stored is None or message.offset > stored)}
-        decoded_at = time.perf_counter()
-        outcome.decode_seconds = decoded_at - started
+        outcome.decode_seconds = time.perf_counter() - started
         self.service.look_up_usage_ids([cdr.usage_id for cdr in decoded.values() if isinstance(cdr, Cdr)])
         for index, message in enumerate(messages):
             assert (message.topic, message.partition) == (first.topic, first.partition), "one partition per batch"
@@ -134,7 +132,6 @@ class CdrRater:
                     self._rate(message, decoded[index], outcome)
                 except Exception as error:  # a bug must not stop the partition: park the message, go on
                     raise _UnexpectedError(index, error) from error
-        outcome.rate_seconds = time.perf_counter() - decoded_at
         return outcome
 
     def commit(self, outcome: BatchOutcome, topic: str, partition: int) -> None:
