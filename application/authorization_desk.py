@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from application import commands
 from application.service import BillingService
-from domain.call_authorization import CallAuthorization
+from domain.call_authorization import AuthorizationRecord
 from domain.errors import DomainError
 
 log = logging.getLogger("commcredits.authorizations")
@@ -190,5 +190,5 @@ def answer_future(future: "Future | asyncio.Future", answer: Any) -> None:
         pass
 
 
-def _record(authorization: CallAuthorization | None) -> dict[str, Any] | None:
+def _record(authorization: AuthorizationRecord | None) -> dict[str, Any] | None:
     return None if authorization is None else authorization.as_record()

@@ -1,10 +1,11 @@
 """The billing service's part of SPEC §13: deciding `call.authorize`, `call.released`, settling a
 reservation by its CDR and expiring reservations in the expiry step.
 
-A decision changes two aggregates in one unit of work: the organization's account (which holds the
-open reservation, and whose version guards against a decision made on a stale balance) and the
-call's `CallAuthorization` (the decision for ever, keyed by the call id, so that a second writer
-deciding the same call at the same moment conflicts instead of holding twice).
+A decision changes the organization's account (which holds the open reservation, and whose
+version guards against a decision made on a stale balance) and writes the call's
+`AuthorizationRecord` in the same transaction (the decision for ever, keyed by the call id in
+`application.authorization_table`, so that a second writer deciding the same call at the same
+moment conflicts instead of holding twice).
 """
 
 from collections.abc import Iterable
@@ -12,9 +13,9 @@ from datetime import datetime
 
 from application import commands
 from application.commands import APPLIED, REPEATED
-from application.existing_aggregates import existing_aggregates
+from application.authorization_table import record_of
 from domain.authorization import CallRequest, Decision, Funds, decide, decision_fields
-from domain.call_authorization import CallAuthorization
+from domain.call_authorization import AuthorizationRecord
 from domain.credit_account import CreditAccount
 from domain.errors import UnknownAuthorization, UnknownUser
 from domain.licence_registry import LicenceRegistry
@@ -37,9 +38,9 @@ class CallAuthorizationSteps:
         decision = self._decide(request, caller, account, registry, now)
         fields = decision_fields(request, decision, now)  # as both events carry it
         account.record_authorization(request, fields, month_key(now))
-        record = CallAuthorization.record(request.org, fields)
-        self._authorizations[request.call_id] = record
-        self._changed(account, record)
+        record = AuthorizationRecord.decided(request.org, fields)
+        self._authorizations[request.call_id] = self._authorization_writes[request.call_id] = record
+        self._changed(account)
         if decision.allowed:
             self._expiry_schedule.schedule_reservation(request.org, decision.expires_at,
                                                        self._creation_index[request.org])
@@ -56,23 +57,29 @@ class CallAuthorizationSteps:
         self._end_reservation(account, command.call_id, RELEASED, now)
         return APPLIED
 
-    def authorization(self, call_id: str) -> CallAuthorization | None:
+    def authorization(self, call_id: str) -> AuthorizationRecord | None:
         """The decision made for `call_id` (in any organization), or None."""
         record = self._authorizations.get(call_id)
         if record is None and call_id not in self._undecided_call_ids:
-            record = self._load(CallAuthorization.create_id(call_id))
-            if record is not None:
-                self._authorizations[call_id] = record
+            self.look_up_authorizations((call_id,))
+            record = self._authorizations.get(call_id)
         return record
 
     def look_up_authorizations(self, call_ids: Iterable[str]) -> None:
-        """Learn in one round trip which of a batch's call ids the store has no decision for, so
-        that deciding them asks the store nothing more. Holds until the next flush or discard: a
+        """Read in one round trip the decisions the store holds for a batch's call ids, so that
+        deciding them asks the store nothing more. Holds until the next flush or discard: a
         decision another writer stores meanwhile makes our save conflict, never a second decision."""
-        ids = {CallAuthorization.create_id(call_id): call_id for call_id in call_ids
-               if call_id not in self._authorizations and call_id not in self._undecided_call_ids}
-        found = existing_aggregates(self.app.recorder, list(ids))
-        self._undecided_call_ids.update(call_id for aggregate_id, call_id in ids.items() if aggregate_id not in found)
+        asked = list({call_id for call_id in call_ids
+                      if call_id not in self._authorizations and call_id not in self._undecided_call_ids})
+        if not asked:
+            return
+        found = self.app.recorder.authorization_rows(asked)
+        for call_id in asked:
+            row = found.get(call_id)
+            if row is None:
+                self._undecided_call_ids.add(call_id)
+            else:
+                self._authorizations[call_id] = record_of(call_id, row)
 
     def _decide(self, request: CallRequest, caller: Caller | None, account: CreditAccount,
                 registry: LicenceRegistry, now: datetime) -> Decision:
@@ -116,7 +123,7 @@ class CallAuthorizationSteps:
         record = self.authorization(call_id)
         assert record is not None, f"an open reservation without its decision: {call_id}"
         record.end(status, encode_timestamp(at))
-        self._changed(record)
+        self._authorization_writes[call_id] = record
 
     def _schedule_reservations(self, account: CreditAccount) -> None:
         for reservation in account.reservations.values():

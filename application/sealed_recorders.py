@@ -8,8 +8,9 @@ last `position`, with its `entries` and its `seal`). Storing events then also:
    so no other writer can append in between;
 2. hashes the new events (one SHA-256 each), chains the batch's seal from the last one and
    inserts that one row;
-all in the transaction of the events (and of the consumer's position and the usage ids claimed,
-when a save has them: `application.usage_claims`):
+all in the transaction of the events (and of the consumer's position, the usage ids claimed and
+the call authorization decisions, when a save has them: `application.usage_claims`,
+`application.authorization_table`):
 an event is never stored without its seal, nor a seal without its events. One row per
 transaction keeps the write path cheap: a 4,000-event save adds one insert, not 4,000.
 
@@ -29,7 +30,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from application import usage_claims
+from application import authorization_table, usage_claims
 from application.seal_chain import GENESIS_SEAL, StoredRecord, batch_entries, batch_seal, field_bytes, stored_entries
 
 READ_PAGE_SIZE = 1000  # events per read (and per seal, when an old store is sealed)
@@ -49,6 +50,7 @@ class SealedSQLiteProcessRecorder(SQLiteProcessRecorder):
                       "(position INTEGER PRIMARY KEY, entries BLOB NOT NULL, seal BLOB NOT NULL)")
             self._seal_existing(c)
         usage_claims.create_sqlite_table(c, self.events_table_name)
+        authorization_table.create_sqlite_table(c, self.events_table_name)
 
     def _seal_existing(self, c: SQLiteCursor) -> None:
         after = 0
@@ -62,10 +64,14 @@ class SealedSQLiteProcessRecorder(SQLiteProcessRecorder):
         if stored_events:
             self._write_seal(c, max(positions), stored_entries(positions, stored_events))
         usage_claims.insert_sqlite(c, self.events_table_name, usage_claims.claims_of(kwargs))
+        authorization_table.write_sqlite(c, self.events_table_name, authorization_table.rows_of(kwargs))
         return positions
 
     def claimed_usage_ids(self, usage_ids: Sequence[str]) -> set[str]:
         return usage_claims.select_sqlite(self.datastore, self.events_table_name, usage_ids)
+
+    def authorization_rows(self, call_ids: Sequence[str]) -> dict[str, authorization_table.StoredRow]:
+        return authorization_table.select_sqlite(self.datastore, self.events_table_name, call_ids)
 
     def _write_seal(self, c: SQLiteCursor, position: int, entries: bytes) -> None:
         """Chain the batch of `entries`, whose last event is at `position`, to the last seal."""
@@ -131,6 +137,7 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
             self._lock_table(curs)  # nothing is appended while the existing events are sealed
             self._seal_existing(curs)
         usage_claims.create_postgres_table(curs, self.datastore.schema, self.events_table_name)
+        authorization_table.create_postgres_table(curs, self.datastore.schema, self.events_table_name)
 
     def _seal_existing(self, curs: Any) -> None:
         after = 0
@@ -145,6 +152,8 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
             self._insert_events(curs, stored_events, **kwargs)  # the tracking record, if any
             usage_claims.insert_postgres(curs, self.datastore.schema, self.events_table_name,
                                          usage_claims.claims_of(kwargs))
+            authorization_table.write_postgres(curs, self.datastore.schema, self.events_table_name,
+                                               authorization_table.rows_of(kwargs))
             if not stored_events:
                 return None
             self._insert_stored_events(curs, stored_events)  # lock the table, NOTIFY, insert returning the ids
@@ -174,6 +183,9 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
 
     def claimed_usage_ids(self, usage_ids: Sequence[str]) -> set[str]:
         return usage_claims.select_postgres(self.datastore, self.events_table_name, usage_ids)
+
+    def authorization_rows(self, call_ids: Sequence[str]) -> dict[str, authorization_table.StoredRow]:
+        return authorization_table.select_postgres(self.datastore, self.events_table_name, call_ids)
 
     def _read_records(self, curs: Any, after: int, limit: int, up_to: int | None = None) -> list[StoredRecord]:
         curs.execute(SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "

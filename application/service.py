@@ -16,6 +16,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from application import commands
+from application.authorization_table import row_of
 from application.billing_application import BillingApplication
 from application.call_authorizations import CallAuthorizationSteps
 from application.commands import APPLIED, DUPLICATE, REPEATED
@@ -23,7 +24,7 @@ from application.expiry_schedule import ExpirySchedule
 from application.future_guard import FutureGuard
 from application.shard import Shard
 from application.usage_ids import RatedUsageIds
-from domain.call_authorization import CallAuthorization
+from domain.call_authorization import AuthorizationRecord
 from domain.catalog import Catalog
 from domain.credit_account import CreditAccount
 from domain.engine_clock import ENGINE_CLOCK_ID, EngineClock, engine_clock_id
@@ -78,7 +79,8 @@ class BillingService(CallAuthorizationSteps):
         self._registries: dict[str, LicenceRegistry] = {}
         self._creation_index: dict[str, int] = {}
         self._expiry_schedule = ExpirySchedule()
-        self._authorizations: dict[str, CallAuthorization] = {}  # decisions read or made since the last flush
+        self._authorizations: dict[str, AuthorizationRecord] = {}  # decisions read or made since the last flush
+        self._authorization_writes: dict[str, AuthorizationRecord] = {}  # decided or ended since the last flush
         self._undecided_call_ids: set[str] = set()  # call ids the store had no decision for (this batch)
         self._unsaved: dict[UUID, Aggregate] = {}
         self._store_is_new = store_is_new  # simulate's fresh store: nothing to load or ask
@@ -93,11 +95,13 @@ class BillingService(CallAuthorizationSteps):
         """Save everything changed since the last flush, and the clock, atomically (with the
         input position `tracking`, when the caller consumes a log)."""
         self._persist_clock()
-        if self._unsaved or tracking is not None:
-            self.app.save(*self._unsaved.values(), tracking=tracking, usage_claims=self._usage_ids.unsaved)
+        if self._unsaved or tracking is not None or self._authorization_writes:
+            self.app.save(*self._unsaved.values(), tracking=tracking, usage_claims=self._usage_ids.unsaved,
+                          authorizations=[row_of(record) for record in self._authorization_writes.values()])
             self._unsaved.clear()
         self._usage_ids.saved()
         self._authorizations.clear()
+        self._authorization_writes.clear()
         self._undecided_call_ids.clear()
 
     def discard(self) -> None:
@@ -109,6 +113,7 @@ class BillingService(CallAuthorizationSteps):
         self._expiry_schedule.clear()
         self._usage_ids.forget()
         self._authorizations.clear()
+        self._authorization_writes.clear()
         self._undecided_call_ids.clear()
         self._store_is_new = False
         self._load_from_store()

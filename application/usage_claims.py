@@ -21,6 +21,7 @@ from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
+from application import authorization_table
 from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT
 from domain.usage_claim import UsageClaim
 
@@ -100,23 +101,31 @@ def select_postgres(datastore: Any, events_table_name: str, usage_ids: Sequence[
 # ----- in memory ------------------------------------------------------------------------------
 
 class ClaimingPOPOProcessRecorder(POPOProcessRecorder):
-    """eventsourcing's in-memory recorder, with the claims kept beside its events."""
+    """eventsourcing's in-memory recorder, with the claims and the call authorization decisions
+    (`application.authorization_table`) kept beside its events."""
 
     def __init__(self) -> None:
         super().__init__()
         self._claims: dict[str, str] = {}
+        self._authorizations = authorization_table.MemoryAuthorizations()
 
     def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
         claimed = [usage_id for usage_id, _ in claims_of(kwargs)]
         if len(set(claimed)) < len(claimed) or any(usage_id in self._claims for usage_id in claimed):
             raise IntegrityError(f"a usage id is claimed already: {sorted(set(claimed) & set(self._claims))}")
+        self._authorizations.check(authorization_table.rows_of(kwargs))
 
     def _update_table(self, stored_events: Any, **kwargs: Any) -> Any:
         positions = super()._update_table(stored_events, **kwargs)
         self._claims.update(claims_of(kwargs))
+        self._authorizations.write(authorization_table.rows_of(kwargs))
         return positions
 
     def claimed_usage_ids(self, usage_ids: Iterable[str]) -> set[str]:
         with self._database_lock:
             return {usage_id for usage_id in usage_ids if usage_id in self._claims}
+
+    def authorization_rows(self, call_ids: Iterable[str]) -> dict[str, authorization_table.StoredRow]:
+        with self._database_lock:
+            return self._authorizations.select(call_ids)

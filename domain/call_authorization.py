@@ -1,12 +1,17 @@
 """A `call_id`'s authorization, for ever (SPEC §13): decided once, in any organization.
 
-The organization's account holds what an open reservation holds (it bounds later decisions); this
-aggregate, keyed by the call id, is the decision itself and how it ended, so that a retried
+The organization's account holds what an open reservation holds (it bounds later decisions) and
+records the decision and its end as events; an `AuthorizationRecord`, kept by the call id
+(`application.authorization_table`), is the decision itself and how it ended, so that a retried
 `call.authorize` anywhere finds the earlier answer, a `call.released` of another organization's
-call is `unknown_authorization`, and a switch can read a decision back. Its id is derived from
-the call id: two writers deciding the same call at once cannot both store it.
+call is `unknown_authorization`, and a switch can read a decision back.
+
+Stores written before that table existed hold one `CallAuthorization` aggregate per call id (a
+`Decided` event and, once its reservation ended, an `Ended` one). The class stays so that their
+histories read as they were written; nothing new is recorded with it.
 """
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -17,6 +22,33 @@ from domain.reservations import DENIED, ENDINGS, OPEN
 from domain.timestamps import decode_timestamp, format_timestamp
 
 ID_CACHE_SIZE = 16_384  # call ids of the calls in progress and recently decided
+DECISION_FIELDS = ("decision", "code", "max_seconds", "pool", "held_minutes", "held_amount")
+
+
+@dataclass(slots=True)
+class AuthorizationRecord:
+    """One call id's decision (`decision_fields`, made in `org`) and its status."""
+    call_id: str
+    org: str
+    fields: dict[str, Any]
+    status: str
+    ended_at: str | None = None
+    is_new: bool = True  # not in the store yet
+
+    @classmethod
+    def decided(cls, org: str, fields: dict[str, Any]) -> "AuthorizationRecord":
+        return cls(fields["call_id"], org, fields, DENIED if fields["decision"] == DENIED else OPEN)
+
+    def end(self, status: str, at: str) -> None:
+        assert self.status == OPEN and status in ENDINGS, (self.status, status)
+        self.status, self.ended_at = status, at
+
+    def as_record(self) -> dict[str, Any]:
+        """SPEC §13.3's record of the decision (instants cut to whole seconds), with its call id."""
+        fields = self.fields
+        expires_at = None if fields["expires_at"] is None else format_timestamp(decode_timestamp(fields["expires_at"]))
+        return {"call_id": self.call_id, "org": self.org, **{name: fields[name] for name in DECISION_FIELDS},
+                "status": self.status, "expires_at": expires_at}
 
 
 class CallAuthorization(Aggregate):

@@ -28,8 +28,7 @@ class AuthorizationResults:
 
 
 def decision_record(org: str, decision: Any) -> dict[str, Any]:
-    """SPEC §13.3's record of a decision (an account's `CallAuthorized`, or a `CallAuthorization`):
-    instants cut to whole seconds."""
+    """SPEC §13.3's record of a decision (an account's `CallAuthorized`): instants cut to whole seconds."""
     expires_at = decision.expires_at
     return {"org": org, "decision": decision.decision, "code": decision.code, "max_seconds": decision.max_seconds,
             "pool": decision.pool, "held_minutes": decision.held_minutes, "held_amount": decision.held_amount,

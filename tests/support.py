@@ -41,3 +41,11 @@ def simulate_lines(lines: Iterable[bytes], app: BillingApplication | None = None
 
 def simulate_commands(commands: Iterable[dict[str, Any] | str | bytes], **options: Any) -> dict[str, Any]:
     return simulate_lines(as_lines(commands), **options)
+
+
+def drop_table(app: BillingApplication, table: str) -> None:
+    """Drop one of the store's tables, as if it were written by a version from before that table."""
+    datastore = app.recorder.datastore
+    qualified = f'"{datastore.schema}"."{table}"' if hasattr(datastore, "schema") else table
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute(f"DROP TABLE {qualified}")

@@ -14,7 +14,7 @@ from application.usage_claims import SQLITE_IDS_PER_STATEMENT, claims_table_name
 from domain.credit_account import CreditAccount
 from domain.payments import SimulatedGateway
 from domain.usage_claim import UsageClaim
-from tests.support import SPEC_RATES
+from tests.support import SPEC_RATES, drop_table
 
 
 def opened() -> CreditAccount:
@@ -60,20 +60,12 @@ def test_the_claims_of_a_store_from_before_the_table_are_carried_over(open_app, 
     app = open_app()
     app.save(*(UsageClaim.claim(usage_id, "contoso") for usage_id in ["old-1", "old-2", "$odd \"id\""]))
     app.save(usage_claims=[("new-1", "contoso")])
-    drop_claims_table(app)
+    drop_table(app, claims_table_name(app.recorder.events_table_name))
     reopened = open_app()
     assert reopened.recorder.claimed_usage_ids(["old-1", "old-2", "$odd \"id\"", "new-1", "x"]) == \
         {"old-1", "old-2", "$odd \"id\""}
     service = BillingService(reopened, SPEC_RATES, load_catalog(None), SimulatedGateway())
     assert service.is_rated("old-2") and not service.is_rated("new-1")
-
-
-def drop_claims_table(app: BillingApplication) -> None:
-    table = claims_table_name(app.recorder.events_table_name)
-    datastore = app.recorder.datastore
-    qualified = f'"{datastore.schema}"."{table}"' if hasattr(datastore, "schema") else table
-    with datastore.transaction(commit=True) as cursor:
-        cursor.execute(f"DROP TABLE {qualified}")
 
 
 def test_the_services_batch_look_up_agrees_with_asking_one_by_one(open_app):
