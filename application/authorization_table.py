@@ -19,14 +19,15 @@ A recorder that keeps decisions takes them as `insert_events(..., authorizations
 """
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
-from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT
+from application.side_tables import SQLITE_IDS_PER_STATEMENT, postgres_table_exists, sqlite_table_exists
 from domain.call_authorization import AuthorizationRecord, CallAuthorization
 
 AUTHORIZATIONS = "authorizations"  # the keyword of `insert_events` that carries a save's decisions
@@ -79,8 +80,7 @@ def table_name(events_table_name: str) -> str:
 def create_sqlite_table(c: Any, events_table_name: str) -> None:
     """Create the table if it is missing, filled from the store's `CallAuthorization` events."""
     table = table_name(events_table_name)
-    c.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    if c.fetchone()[0]:
+    if sqlite_table_exists(c, table):
         return
     c.execute(f"CREATE TABLE {table} (call_id TEXT PRIMARY KEY, org TEXT NOT NULL, fields TEXT NOT NULL, "
               "status TEXT NOT NULL, ended_at TEXT) WITHOUT ROWID")
@@ -125,8 +125,7 @@ def select_sqlite(datastore: Any, events_table_name: str, call_ids: Sequence[str
 
 def create_postgres_table(curs: Any, schema: str, events_table_name: str) -> None:
     table = table_name(events_table_name)
-    curs.execute("SELECT count(*) AS n FROM pg_tables WHERE schemaname = %s AND tablename = %s", (schema, table))
-    if curs.fetchone()["n"]:
+    if postgres_table_exists(curs, schema, table):
         return
     curs.execute(SQL("CREATE TABLE {} (call_id text PRIMARY KEY, org text NOT NULL, fields text NOT NULL, "
                      "status text NOT NULL, ended_at text)").format(Identifier(schema, table)))
@@ -144,22 +143,25 @@ def create_postgres_table(curs: Any, schema: str, events_table_name: str) -> Non
         (_DECIDED_TOPIC, _ENDED_TOPIC))
 
 
+@lru_cache(maxsize=16)
+def _postgres_writes(schema: str, events_table_name: str) -> tuple[Composed, Composed]:
+    """The insert and the update, composed once per table (they run in every save of decisions).
+    Columns go as binary arrays: psycopg builds text-mode arrays value by value in Python."""
+    table = Identifier(schema, table_name(events_table_name))
+    return (SQL("INSERT INTO {} (call_id, org, fields, status, ended_at) "
+                "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[])").format(table),
+            SQL("UPDATE {} AS row SET status = ended.status, ended_at = ended.ended_at FROM "
+                "unnest(%b::text[], %b::text[], %b::text[]) AS ended (status, ended_at, call_id) "
+                "WHERE row.call_id = ended.call_id").format(table))
+
+
 def write_postgres(curs: Any, schema: str, events_table_name: str, rows: Sequence[AuthorizationRow]) -> None:
     if not rows:
         return
-    table = Identifier(schema, table_name(events_table_name))
-    new, ended = _split(rows)
-    if new:
-        columns = list(zip(*new))
-        curs.execute(SQL("INSERT INTO {} (call_id, org, fields, status, ended_at) "
-                         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])")
-                     .format(table), [list(column) for column in columns], prepare=True)
-    if ended:
-        columns = list(zip(*ended))
-        curs.execute(SQL("UPDATE {} AS row SET status = ended.status, ended_at = ended.ended_at FROM "
-                         "unnest(%s::text[], %s::text[], %s::text[]) AS ended (status, ended_at, call_id) "
-                         "WHERE row.call_id = ended.call_id").format(table),
-                     [list(column) for column in columns], prepare=True)
+    insert, update = _postgres_writes(schema, events_table_name)
+    for statement, values in zip((insert, update), _split(rows)):
+        if values:
+            curs.execute(statement, [list(column) for column in zip(*values)], prepare=True)
 
 
 def select_postgres(datastore: Any, events_table_name: str, call_ids: Sequence[str]) -> dict[str, StoredRow]:

@@ -32,6 +32,7 @@ from psycopg.sql import SQL, Identifier
 
 from application import authorization_table, usage_claims
 from application.seal_chain import GENESIS_SEAL, StoredRecord, batch_entries, batch_seal, field_bytes, stored_entries
+from application.side_tables import postgres_table_exists, sqlite_table_exists
 
 READ_PAGE_SIZE = 1000  # events per read (and per seal, when an old store is sealed)
 log = logging.getLogger("commcredits.seals")
@@ -44,8 +45,7 @@ class SealedSQLiteProcessRecorder(SQLiteProcessRecorder):
 
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
-        c.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (self.seals_table_name,))
-        if c.fetchone()[0] == 0:
+        if not sqlite_table_exists(c, self.seals_table_name):
             c.execute(f"CREATE TABLE {self.seals_table_name} "
                       "(position INTEGER PRIMARY KEY, entries BLOB NOT NULL, seal BLOB NOT NULL)")
             self._seal_existing(c)
@@ -128,9 +128,7 @@ class SealedPostgresProcessRecorder(PostgresProcessRecorder):
 
     def _create_table(self, curs: Any) -> None:
         super()._create_table(curs)
-        curs.execute("SELECT count(*) AS n FROM pg_tables WHERE schemaname = %s AND tablename = %s",
-                     (self.datastore.schema, self.seals_table_name))
-        if curs.fetchone()["n"] == 0:
+        if not postgres_table_exists(curs, self.datastore.schema, self.seals_table_name):
             curs.execute(SQL("CREATE TABLE {} (position bigint PRIMARY KEY, entries bytea NOT NULL, "
                              "seal bytea NOT NULL)").format(self._seals))
             curs.execute(SQL("ALTER TABLE {} ALTER COLUMN entries SET STORAGE EXTERNAL").format(self._seals))

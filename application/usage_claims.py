@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from application import authorization_table
-from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT
+from application.side_tables import SQLITE_IDS_PER_STATEMENT, postgres_table_exists, sqlite_table_exists
 from domain.usage_claim import UsageClaim
 
 USAGE_CLAIMS = "usage_claims"  # the keyword of `insert_events` that carries a save's claims
@@ -44,8 +44,7 @@ def claims_table_name(events_table_name: str) -> str:
 def create_sqlite_table(c: Any, events_table_name: str) -> None:
     """Create the table if it is missing, filled with the usage ids of the store's `UsageClaimed` events."""
     table = claims_table_name(events_table_name)
-    c.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    if c.fetchone()[0]:
+    if sqlite_table_exists(c, table):
         return
     c.execute(f"CREATE TABLE {table} (usage_id TEXT PRIMARY KEY, org TEXT NOT NULL) WITHOUT ROWID")
     c.execute(f"INSERT INTO {table} (usage_id, org) SELECT json_extract(CAST(state AS TEXT), '$.usage_id'), "
@@ -73,8 +72,7 @@ def select_sqlite(datastore: Any, events_table_name: str, usage_ids: Sequence[st
 
 def create_postgres_table(curs: Any, schema: str, events_table_name: str) -> None:
     table = claims_table_name(events_table_name)
-    curs.execute("SELECT count(*) AS n FROM pg_tables WHERE schemaname = %s AND tablename = %s", (schema, table))
-    if curs.fetchone()["n"]:
+    if postgres_table_exists(curs, schema, table):
         return
     curs.execute(SQL("CREATE TABLE {} (usage_id text PRIMARY KEY, org text NOT NULL)").format(
         Identifier(schema, table)))

@@ -9,7 +9,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.authorization_table import record_of, row_of, table_name
 from application.billing_application import BillingApplication
-from application.existing_aggregates import SQLITE_IDS_PER_STATEMENT
+from application.side_tables import SQLITE_IDS_PER_STATEMENT
 from application.reference_data import load_catalog
 from application.service import BillingService
 from application.settings import memory_store
